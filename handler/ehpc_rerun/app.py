@@ -1,0 +1,271 @@
+"""The FC entry points: ``initialize(context)`` and ``handler(event, context)``.
+
+``handler`` returns, for the HTTP trigger, FC's ``{statusCode, headers, isBase64Encoded, body}`` with a
+JSON body; for every other trigger a JSON summary string (counts per status and the per-job list). After
+a batch in which a job failed transiently it raises :class:`RedeliveryRequested` (after publishing the
+outcomes) so the trigger redelivers; dedupe makes the replay rerun only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+from .credentials import Credentials, credentials_from
+from .ehpc.client import EhpcClient
+from .ehpc.executor import EhpcApi
+from .ehpc.retry import Deadline
+from .errors import ConfigError, InvalidEvent, RedeliveryRequested, StateStoreUnavailable
+from .models import SourceKind
+from .pipeline import Invocation, PipelineResult, process
+from .report import InvocationReport
+from .responses import http_response, summary_body, summary_line
+from .settings import Settings, load_settings
+from .sinks.base import Sink
+from .sinks.dispatch import dispatch
+from .sinks.log import LogSink, emit, register_secrets, utc_now_iso
+from .sources.base import Unwrapped
+from .sources.detect import unwrap_event
+from .state.base import StateStore
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+_stores: dict[str, StateStore] = {}
+_clients: dict[tuple[str, str, str], EhpcClient] = {}
+
+
+def initialize(context: Any) -> None:
+    """FC initializer: validate settings once per instance (a bad setting fails here, named)."""
+    global _settings
+    settings = load_settings()
+    register_secrets(
+        [settings.http_secret.get_secret_value() if settings.http_secret else None]
+        + [settings.http_alert_token.get_secret_value() if settings.http_alert_token else None]
+        + [settings.dingtalk_secret.get_secret_value() if settings.dingtalk_secret else None]
+    )
+    with _lock:
+        _settings = settings
+
+
+def settings() -> Settings:
+    if _settings is None:
+        initialize(None)
+    assert _settings is not None
+    return _settings
+
+
+def reset() -> None:
+    """Forget cached settings, stores and clients (tests and the local CLI change settings)."""
+    global _settings
+    with _lock:
+        for store in _stores.values():
+            store.close()
+        _stores.clear()
+        _clients.clear()
+        _settings = None
+
+
+def _store(config: Settings) -> StateStore:
+    from .state import open_store
+
+    url = config.state or ""
+    with _lock:
+        if url not in _stores:
+            _stores[url] = open_store(config.state)
+        return _stores[url]
+
+
+def _client(config: Settings, creds: Credentials, region: str) -> EhpcClient:
+    ident = (region, creds.access_key_id, str(hash(creds.security_token)))
+    with _lock:
+        if ident not in _clients:
+            if len(_clients) > 32:
+                _clients.clear()
+            _clients[ident] = EhpcClient(config, creds, region)
+        return _clients[ident]
+
+
+def _region(config: Settings, context: Any) -> str:
+    import os
+
+    return (
+        config.region
+        or getattr(context, "region", None)
+        or os.environ.get("FC_REGION")
+        or os.environ.get("ALIBABA_CLOUD_REGION")
+        or "cn-hangzhou"
+    )
+
+
+def _timeout(config: Settings, context: Any) -> float:
+    function = getattr(context, "function", None)
+    timeout = getattr(function, "timeout", None)
+    return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else config.default_timeout_s
+
+
+def handler(event: Any, context: Any) -> Any:
+    started = time.monotonic()
+    started_at = utc_now_iso()
+    config = settings()
+    invocation_id = str(getattr(context, "request_id", "") or uuid.uuid4())
+    deadline = Deadline(started + _timeout(config, context) - config.deadline_margin_s)
+    try:
+        unwrapped = unwrap_event(event, config)
+    except InvalidEvent as exc:
+        emit(
+            {
+                "type": "ehpc_rerun.rejected_event",
+                "time": started_at,
+                "invocation_id": invocation_id,
+                "error_code": exc.code,
+                "message": exc.message,
+            }
+        )
+        return json.dumps(
+            {"invocation_id": invocation_id, "error": {"code": exc.code, "message": exc.message}}
+        )
+    if unwrapped.reply is not None:
+        return http_response(
+            unwrapped.reply.status, unwrapped.reply.body, invocation_id, unwrapped.reply.headers
+        )
+
+    creds_box: list[Credentials] = []
+
+    def creds() -> Credentials:
+        if not creds_box:
+            creds_box.append(credentials_from(context))
+            register_secrets(creds_box[0].secrets())
+        return creds_box[0]
+
+    def api_for(region: str) -> EhpcApi:
+        return _client(config, creds(), region)
+
+    inv = Invocation(
+        config, invocation_id, _region(config, context), deadline, lambda: _store(config), api_for
+    )
+    try:
+        _check_replay(unwrapped, inv)
+        records = list(unwrapped.records)
+        if unwrapped.scan is not None:
+            from .detector import scan_records
+
+            records.extend(scan_records(unwrapped.scan, inv))
+        result = process(records, inv)
+    except StateStoreUnavailable as exc:
+        emit(
+            {
+                "type": "ehpc_rerun.error",
+                "time": utc_now_iso(),
+                "invocation_id": invocation_id,
+                "error_code": exc.code,
+                "message": exc.message + "; nothing was rerun, the event is left for redelivery",
+            }
+        )
+        if unwrapped.http:
+            return http_response(
+                503,
+                {"error": {"code": exc.code, "message": exc.message}},
+                invocation_id,
+                {"Retry-After": "30"},
+            )
+        raise
+    except _Replay as exc:
+        return http_response(401, {"error": {"code": "ReplayedRequest", "message": str(exc)}}, invocation_id)
+
+    report = _report(unwrapped, result, config, invocation_id, started, started_at, context)
+    sink_credentials = creds_box[0] if creds_box else _optional_creds(context)
+    dispatch(report, _sinks(config, sink_credentials, invocation_id), retries=config.sink_retries)
+    if unwrapped.http:
+        status, body, headers = summary_body(report)
+        return http_response(status, body, invocation_id, headers)
+    failures = result.transient_failures
+    if failures:
+        names = ", ".join(f"{o.cluster_id}/{o.job_id} ({o.error_code})" for o in failures[:20])
+        more = f" and {len(failures) - 20} more" if len(failures) > 20 else ""
+        raise RedeliveryRequested(
+            f"{len(failures)} job(s) failed transiently and will be retried on redelivery: {names}{more}"
+        )
+    return json.dumps(summary_line(report), ensure_ascii=False)
+
+
+def _sinks(config: Settings, creds: Credentials | None, invocation_id: str) -> list[Sink]:
+    """The configured sinks; if they cannot be built, the log sink alone (the outcome is never lost)."""
+    from .sinks import build_sinks
+
+    try:
+        return build_sinks(config, creds)
+    except ConfigError as exc:
+        emit(
+            {
+                "type": "ehpc_rerun.error",
+                "time": utc_now_iso(),
+                "invocation_id": invocation_id,
+                "error_code": exc.code,
+                "message": f"sinks not built, publishing to the log only: {exc.message}",
+            }
+        )
+        return [LogSink()]
+
+
+class _Replay(Exception):
+    pass
+
+
+def _check_replay(unwrapped: Unwrapped, inv: Invocation) -> None:
+    if not unwrapped.replay_key:
+        return
+    window_ms = inv.settings.http_max_skew_s * 2000
+    result = inv.store().claim(
+        [unwrapped.replay_key],
+        owner=inv.invocation_id,
+        detail="http",
+        lease_ms=window_ms,
+        budget_window_ms=1,
+        now_ms=inv.now_ms(),
+    )
+    if not result[0].acquired:
+        raise _Replay("this signed request was already received; sign every request anew")
+
+
+def _optional_creds(context: Any) -> Credentials | None:
+    try:
+        return credentials_from(context)
+    except Exception:  # sinks that need credentials report their own error; the log sink does not
+        return None
+
+
+def _report(
+    unwrapped: Unwrapped,
+    result: PipelineResult,
+    config: Settings,
+    invocation_id: str,
+    started: float,
+    started_at: str,
+    context: Any,
+) -> InvocationReport:
+    outcomes = tuple(result.outcomes)
+    worst = InvocationReport.worst(outcomes)
+    counts = InvocationReport.count(outcomes)
+    clusters = sorted({o.cluster_id for o in outcomes if o.cluster_id})
+    kind = unwrapped.kind.value if isinstance(unwrapped.kind, SourceKind) else str(unwrapped.kind)
+    text = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no jobs"
+    where = f" on {', '.join(clusters[:3])}{' and more' if len(clusters) > 3 else ''}" if clusters else ""
+    function = getattr(context, "function", None)
+    return InvocationReport(
+        invocation_id=invocation_id,
+        function_name=getattr(function, "name", None) if function else None,
+        region=_region(config, context),
+        source=kind,
+        started_at=started_at,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        dry_run=config.dry_run,
+        counts=counts,
+        most_serious=worst,
+        needs_human=any(o.status.needs_human for o in outcomes),
+        note=result.note,
+        summary=f"{text}{where} (from {kind})",
+        outcomes=outcomes,
+    )

@@ -1,0 +1,132 @@
+"""The official E-HPC SDK, wrapped: lazily imported, STS credentials passed explicitly, errors classified.
+
+Importing ``alibabacloud_ehpc20180412`` costs ~0.4 s (it pulls aiohttp and requests), so this module
+imports it only inside :meth:`EhpcClient._sdk`, on the first real call. Invalid or duplicate events never
+get here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..credentials import Credentials
+from ..settings import Settings
+from .errors import EhpcCallError, classify
+
+LIST_PAGE_SIZE = 50  # ListJobs allows at most 50 per page
+MAX_LIST_PAGES = 2000  # 100 000 unfinished jobs: a runaway-pagination guard
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """One job as ListJobs reports it (times are E-HPC's raw strings)."""
+
+    id: str
+    state: str
+    owner: str = ""
+    name: str = ""
+    submit_time: str = ""
+    start_time: str = ""
+    last_modify_time: str = ""
+
+    def fingerprint(self) -> tuple[str, str, str]:
+        """What changes when a job is rerun: used to confirm a call whose answer was lost."""
+        return (self.state, self.start_time, self.last_modify_time)
+
+
+def endpoint_for(settings: Settings, region: str) -> tuple[str, str]:
+    """(host[:port], protocol) for a region, honouring EHPC_RERUN_ENDPOINT / EHPC_RERUN_USE_VPC_ENDPOINT."""
+    if settings.endpoint is not None:
+        parts = urlsplit(str(settings.endpoint))
+        return parts.netloc, parts.scheme
+    prefix = "ehpc-vpc" if settings.use_vpc_endpoint else "ehpc"
+    return f"{prefix}.{region}.aliyuncs.com", "https"
+
+
+class EhpcClient:
+    """RerunJobs and ListJobs for one region, with one set of credentials. Thread-safe."""
+
+    def __init__(self, settings: Settings, credentials: Credentials, region: str) -> None:
+        self.region = region
+        self._settings = settings
+        self._credentials = credentials
+        self._client: Any = None
+        self._models: Any = None
+        self._lock = threading.Lock()
+
+    def _sdk(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._client is None:
+                from alibabacloud_ehpc20180412 import models
+                from alibabacloud_ehpc20180412.client import Client
+                from alibabacloud_tea_openapi.models import Config
+
+                host, protocol = endpoint_for(self._settings, self.region)
+                config = Config(
+                    access_key_id=self._credentials.access_key_id,
+                    access_key_secret=self._credentials.access_key_secret,
+                    security_token=self._credentials.security_token,
+                    region_id=self.region,
+                    endpoint=host,
+                    protocol=protocol,
+                    connect_timeout=self._settings.connect_timeout_ms,
+                    read_timeout=self._settings.read_timeout_ms,
+                )
+                self._client, self._models = Client(config), models
+            return self._client, self._models
+
+    def rerun_jobs(self, cluster_id: str, job_ids: Sequence[str]) -> str:
+        """One RerunJobs call (Async=True); returns E-HPC's RequestId or raises EhpcCallError."""
+        if not 1 <= len(job_ids) <= 100:
+            raise ValueError("RerunJobs takes 1 to 100 jobs")
+        client, models = self._sdk()
+        jobs = json.dumps([{"Id": job_id} for job_id in job_ids], ensure_ascii=False)
+        try:
+            response = client.rerun_jobs(
+                models.RerunJobsRequest(cluster_id=cluster_id, jobs=jobs, async_=True)
+            )
+        except Exception as exc:  # every SDK failure is classified, none swallowed
+            raise classify(exc) from None
+        return str(getattr(response.body, "request_id", "") or "")
+
+    def list_unfinished(self, cluster_id: str, *, owner: str | None = None) -> dict[str, JobInfo]:
+        """Every RUNNING or QUEUED job: ListJobs(State=notfinish), PageSize 50, all pages."""
+        client, models = self._sdk()
+        found: dict[str, JobInfo] = {}
+        page = 1
+        while page <= MAX_LIST_PAGES:
+            request = models.ListJobsRequest(
+                cluster_id=cluster_id,
+                state="notfinish",
+                page_number=page,
+                page_size=LIST_PAGE_SIZE,
+                owner=owner,
+            )
+            try:
+                body = client.list_jobs(request).body
+            except Exception as exc:
+                raise classify(exc) from None
+            infos = (body.jobs.job_info if body.jobs is not None else None) or []
+            for info in infos:
+                job = JobInfo(
+                    id=str(info.id or ""),
+                    state=str(info.state or "").upper(),
+                    owner=str(info.owner or ""),
+                    name=str(info.name or ""),
+                    submit_time=str(info.submit_time or ""),
+                    start_time=str(info.start_time or ""),
+                    last_modify_time=str(info.last_modify_time or ""),
+                )
+                found[job.id] = job
+            total = int(body.total_count or 0)
+            if not infos or page * LIST_PAGE_SIZE >= total:
+                return found
+            page += 1
+        raise EhpcCallError(
+            "permanent", "TooManyJobs", f"more than {MAX_LIST_PAGES} pages of unfinished jobs"
+        )

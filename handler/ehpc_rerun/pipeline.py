@@ -1,0 +1,175 @@
+"""records -> policy -> plan -> E-HPC -> outcomes. One call per invocation; no I/O but through its ports.
+
+Order of decisions, each giving its own status:
+
+1. rejected records (validation) and acknowledged ones (alert back to OK) -> ``rejected`` / ``ignored``;
+2. cluster deny/allow lists -> ``ignored``;
+3. blast-radius cap -> every job ``capped``;
+4. dedupe and budget in the shared store (atomic claim) -> ``duplicate`` / ``over_budget``;
+   the store unreachable -> StateStoreUnavailable (fail closed: no call without a recorded decision);
+5. dry run -> ``dry_run``;
+6. E-HPC: pre-check, calls, retries -> ``rerun`` / ``not_rerunnable`` / ``failed`` / ``unknown``;
+7. claims completed for ``rerun`` and ``unknown`` (no blind repeat), released for everything else, so a
+   redelivery retries exactly what did not happen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .ehpc.executor import EhpcApi, ExecutionConfig, run_plans
+from .ehpc.retry import Deadline, RetryPolicy
+from .errors import StateStoreUnavailable
+from .models import Acknowledged, JobOutcome, RecordError, RerunRequest, Status
+from .outcomes import for_ack, for_error, for_job
+from .plan import Job, expand, group
+from .policy import cap, claims, scope
+from .settings import Settings
+from .sinks.log import emit, utc_now_iso
+from .sources.base import Record
+from .state.base import StateStore
+
+DONE_STATUSES = frozenset({Status.RERUN, Status.UNKNOWN})
+
+
+@dataclass
+class Invocation:
+    """Everything one invocation needs, injected (tests swap the clock, the store, the deadline)."""
+
+    settings: Settings
+    invocation_id: str
+    default_region: str
+    deadline: Deadline
+    store: Callable[[], StateStore]
+    api_for: Callable[[str], EhpcApi]
+    now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    retry_policy: RetryPolicy | None = None
+
+
+@dataclass
+class PipelineResult:
+    outcomes: list[JobOutcome] = field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def transient_failures(self) -> list[JobOutcome]:
+        return [o for o in self.outcomes if o.status is Status.FAILED and o.transient]
+
+
+def process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
+    """Decide and act on every record; outcomes come back in the order the jobs were asked for."""
+    result = _process(records, inv)
+    order: dict[tuple[str | None, str | None], int] = {}
+    for record in records:
+        if isinstance(record, RerunRequest):
+            for job_id in record.job_ids:
+                order.setdefault((record.cluster_id, job_id), len(order))
+    result.outcomes.sort(key=lambda o: order.get((o.cluster_id, o.job_id), -1))
+    return result
+
+
+def _process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
+    settings = inv.settings
+    result = PipelineResult()
+    requests: list[RerunRequest] = []
+    for record in records:
+        if isinstance(record, RecordError):
+            result.outcomes.extend(for_error(record))
+        elif isinstance(record, Acknowledged):
+            result.outcomes.extend(for_ack(record))
+        else:
+            requests.append(record)
+    jobs: list[Job] = []
+    for job in expand(requests, inv.default_region):
+        why = scope.out_of_scope(job.cluster_id, settings)
+        if why:
+            result.outcomes.append(for_job(job, Status.IGNORED, message=why))
+        else:
+            jobs.append(job)
+    note = cap.cap_note(len(jobs), settings)
+    if note:
+        result.note = note
+        result.outcomes.extend(
+            for_job(job, Status.CAPPED, error_code="BlastRadiusCap", message=note) for job in jobs
+        )
+        return result
+    if not jobs:
+        return result
+    store = inv.store()
+    lease_ms = int((max(inv.deadline.remaining(), 1.0) + 60.0) * 1000)
+    decision = claims.decide(
+        jobs, store, settings, owner=inv.invocation_id, lease_ms=lease_ms, now_ms=inv.now_ms()
+    )
+    result.outcomes.extend(decision.outcomes)
+    claimed = decision.claimed
+    if not claimed:
+        return result
+    if settings.dry_run:
+        store.release([job.key for job in claimed], owner=inv.invocation_id)
+        result.outcomes.extend(
+            for_job(job, Status.DRY_RUN, message="dry run (EHPC_RERUN_DRY_RUN): would have been rerun")
+            for job in claimed
+        )
+        return result
+    try:
+        executed = _execute(claimed, inv)
+    except BaseException:
+        store.release([job.key for job in claimed], owner=inv.invocation_id)
+        raise
+    result.outcomes.extend(executed)
+    _settle(store, claimed, executed, inv, result)
+    return result
+
+
+def _execute(claimed: list[Job], inv: Invocation) -> list[JobOutcome]:
+    settings = inv.settings
+    policy = inv.retry_policy or RetryPolicy(
+        max_attempts=settings.retry_max_attempts,
+        base_delay_s=settings.retry_base_delay_ms / 1000,
+        max_delay_s=settings.retry_max_delay_ms / 1000,
+    )
+    config = ExecutionConfig(
+        jobs_per_call=settings.jobs_per_call,
+        precheck=settings.precheck,
+        policy=policy,
+        deadline=inv.deadline,
+        max_parallel=settings.max_parallel_clusters,
+    )
+    return run_plans(group(claimed), inv.api_for, config)
+
+
+def _settle(
+    store: StateStore, claimed: list[Job], executed: list[JobOutcome], inv: Invocation, result: PipelineResult
+) -> None:
+    """Complete the claims of jobs that were (or may have been) rerun; release all the others."""
+    keys = {(o.region, o.cluster_id, o.job_id): o.status for o in executed}
+    done = [job.key for job in claimed if keys.get((job.region, job.cluster_id, job.job_id)) in DONE_STATUSES]
+    others = [
+        job.key for job in claimed if keys.get((job.region, job.cluster_id, job.job_id)) not in DONE_STATUSES
+    ]
+    settings = inv.settings
+    try:
+        if done:
+            store.complete(
+                done,
+                owner=inv.invocation_id,
+                dedupe_window_ms=settings.dedupe_window_s * 1000,
+                budget_window_ms=settings.budget_window_s * 1000,
+                now_ms=inv.now_ms(),
+            )
+        if others:
+            store.release(others, owner=inv.invocation_id)
+    except StateStoreUnavailable as exc:
+        # The reruns happened; the leases stay in progress until they expire, which still blocks a repeat.
+        result.note = f"reruns were made but could not be recorded in the state store: {exc.message}"
+        emit(
+            {
+                "type": "ehpc_rerun.error",
+                "time": utc_now_iso(),
+                "invocation_id": inv.invocation_id,
+                "error_code": exc.code,
+                "message": result.note,
+            }
+        )

@@ -1,0 +1,21 @@
+"""The sink contract: somewhere an invocation report is published."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..report import InvocationReport
+
+
+class Sink(Protocol):
+    """One destination for reports. ``publish`` makes one attempt and raises
+    :class:`~ehpc_rerun.errors.SinkError` on failure; the dispatcher retries and never lets a sink
+    failure block a rerun or another sink."""
+
+    name: str
+
+    def wants(self, report: InvocationReport) -> bool:
+        """Whether this report is for this sink (e.g. DingTalk only when a human must act)."""
+        ...
+
+    def publish(self, report: InvocationReport) -> None: ...

@@ -1,0 +1,87 @@
+"""Publish a report to every sink: bounded retries, isolation, and the ``sink_failed`` fallback.
+
+A sink failure never blocks a rerun (sinks run after the calls), never stops the other sinks and
+never loses the outcome: after the last attempt the undelivered report is written to stdout as a
+``sink_failed`` line.
+
+Bounds: every wanted sink gets its first attempt; a retry (after an exponential backoff) only
+starts while the shared ``deadline_s`` leaves time for it, and never after a
+:class:`~ehpc_rerun.sinks._http.PermanentSinkError` (bad signature, unknown topic, ...). Each attempt
+is itself bounded by the sink's own socket timeout, so the total is at most
+``deadline_s + number of sinks x one attempt``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from ehpc_rerun.errors import SinkError
+from ehpc_rerun.report import InvocationReport
+
+from ._http import PermanentSinkError
+from .base import Sink
+from .log import emit, utc_now_iso
+
+
+def dispatch(
+    report: InvocationReport,
+    sinks: Sequence[Sink],
+    *,
+    retries: int = 2,
+    backoff_s: float = 0.2,
+    deadline_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, str]:
+    """Publish to each sink in turn; return ``{sink name: "sent" | "skipped" | "failed"}``.
+
+    ``deadline_s`` bounds the time spent on retries across all sinks (``None``: no bound beyond
+    ``retries``).
+    """
+    stop_retrying_at = clock() + deadline_s if deadline_s is not None else None
+    results: dict[str, str] = {}
+    for sink in sinks:
+        try:
+            wanted = sink.wants(report)
+        except Exception:  # a broken filter must not lose the report
+            wanted = True
+        if not wanted:
+            results[sink.name] = "skipped"
+            continue
+        last_error: Exception | None = None
+        attempts = 0
+        for attempt in range(retries + 1):
+            if attempt:
+                delay = backoff_s * (2 ** (attempt - 1))
+                if stop_retrying_at is not None and clock() + delay >= stop_retrying_at:
+                    break
+                sleep(delay)
+            attempts += 1
+            try:
+                sink.publish(report)
+                last_error = None
+                break
+            except Exception as exc:  # any failure of one sink stays with that sink
+                last_error = exc
+                if isinstance(exc, PermanentSinkError):
+                    break
+        if last_error is None:
+            results[sink.name] = "sent"
+            continue
+        results[sink.name] = "failed"
+        code = last_error.code if isinstance(last_error, SinkError) else type(last_error).__name__
+        message = last_error.message if isinstance(last_error, SinkError) else str(last_error)
+        emit(
+            {
+                "type": "ehpc_rerun.sink_failed",
+                "time": utc_now_iso(),
+                "invocation_id": report.invocation_id,
+                "sink": sink.name,
+                "attempts": attempts,
+                "error_code": code,
+                "message": message[:500],
+                "report": report.model_dump(mode="json"),
+            }
+        )
+    return results

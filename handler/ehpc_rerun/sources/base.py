@@ -1,0 +1,48 @@
+"""The source contract: each trigger kind infers whether an event is its own and unwraps it.
+
+As in Mangum, every source answers ``matches(event)`` by looking at the event's shape (never at an exact
+``source`` string, which differs per trigger name); the first source that matches unwraps the event
+into records: :class:`RerunRequest`, :class:`RecordError` (one bad record never sinks the batch) or
+:class:`Acknowledged` (understood, nothing to do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..models import Acknowledged, RecordError, RerunRequest, SourceKind
+from ..settings import Settings
+
+Record = RerunRequest | RecordError | Acknowledged
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """For the HTTP trigger: a reply decided before any pipeline step (health, auth, 4xx)."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Unwrapped:
+    """What a source made of an event."""
+
+    kind: SourceKind
+    records: list[Record] = field(default_factory=list)
+    http: bool = False  # the caller waits for an HTTP response
+    reply: HttpReply | None = None  # set when the HTTP request ends before the pipeline
+    scan: dict[str, Any] | None = None  # an explicit detector scan request
+    replay_key: str | None = None  # HTTP anonymous mode: claim once in the state store
+
+
+class Source(Protocol):
+    kind: SourceKind
+
+    def matches(self, event: Any) -> bool:
+        """Is this parsed event this source's shape?"""
+        ...
+
+    def unwrap(self, event: Any, settings: Settings) -> Unwrapped: ...
