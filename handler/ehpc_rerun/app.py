@@ -32,40 +32,44 @@ from .sources.detect import unwrap_event
 from .state.base import StateStore
 
 _lock = threading.Lock()
-_settings: Settings | None = None
+_cache: dict[str, Settings] = {}  # the validated settings of this instance
 _stores: dict[str, StateStore] = {}
 _clients: dict[tuple[str, str, str], EhpcClient] = {}
 
 
+def now_ms() -> int:
+    """The wall clock the state store decides with (tests move it to cross windows)."""
+    return int(time.time() * 1000)
+
+
 def initialize(context: Any) -> None:
     """FC initializer: validate settings once per instance (a bad setting fails here, named)."""
-    global _settings
     settings = load_settings()
-    register_secrets(
-        [settings.http_secret.get_secret_value() if settings.http_secret else None]
-        + [settings.http_alert_token.get_secret_value() if settings.http_alert_token else None]
-        + [settings.dingtalk_secret.get_secret_value() if settings.dingtalk_secret else None]
+    secrets = (
+        settings.http_secret,
+        settings.http_alert_token,
+        settings.dingtalk_secret,
+        settings.dingtalk_webhook,
     )
+    register_secrets([secret.get_secret_value() for secret in secrets if secret is not None])
     with _lock:
-        _settings = settings
+        _cache["settings"] = settings
 
 
 def settings() -> Settings:
-    if _settings is None:
+    if "settings" not in _cache:
         initialize(None)
-    assert _settings is not None
-    return _settings
+    return _cache["settings"]
 
 
 def reset() -> None:
     """Forget cached settings, stores and clients (tests and the local CLI change settings)."""
-    global _settings
     with _lock:
         for store in _stores.values():
             store.close()
         _stores.clear()
         _clients.clear()
-        _settings = None
+        _cache.clear()
 
 
 def _store(config: Settings) -> StateStore:
@@ -144,7 +148,13 @@ def handler(event: Any, context: Any) -> Any:
         return _client(config, creds(), region)
 
     inv = Invocation(
-        config, invocation_id, _region(config, context), deadline, lambda: _store(config), api_for
+        config,
+        invocation_id,
+        _region(config, context),
+        deadline,
+        lambda: _store(config),
+        api_for,
+        now_ms=lambda: now_ms(),  # noqa: PLW0108 - late binding: tests replace app.now_ms
     )
     try:
         _check_replay(unwrapped, inv)
@@ -177,7 +187,8 @@ def handler(event: Any, context: Any) -> Any:
 
     report = _report(unwrapped, result, config, invocation_id, started, started_at, context)
     sink_credentials = creds_box[0] if creds_box else _optional_creds(context)
-    dispatch(report, _sinks(config, sink_credentials, invocation_id), retries=config.sink_retries)
+    sinks = _sinks(config, sink_credentials, invocation_id)
+    dispatch(report, sinks, retries=config.sink_retries, deadline_s=max(deadline.remaining(), 0.0))
     if unwrapped.http:
         status, body, headers = summary_body(report)
         return http_response(status, body, invocation_id, headers)

@@ -1,9 +1,9 @@
 """``ehpc-rerun``: run the function locally (dev-only; not part of the deployed package).
 
-    ehpc-rerun invoke EVENT_FILE      run the handler on an event file, print the result
-    ehpc-rerun simulator [...]        run the local E-HPC simulator
-    ehpc-rerun demo                   simulator + every file in events/ through the handler
-    ehpc-rerun sign BODY_FILE         headers for an anonymous-mode HTTP call (secret from the env)
+ehpc-rerun invoke EVENT_FILE      run the handler on an event file, print the result
+ehpc-rerun simulator [...]        run the local E-HPC simulator
+ehpc-rerun demo                   simulator + every file in events/ through the handler
+ehpc-rerun sign BODY_FILE         headers for an anonymous-mode HTTP call (secret from the env)
 """
 
 from __future__ import annotations
@@ -54,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     invoke = sub.add_parser("invoke", help="run the handler on an event file and print the result")
     invoke.add_argument("event", help="event file (as FC would pass it: the raw bytes)")
-    sub.add_parser("simulator", help="run the local E-HPC simulator (options: ehpc-rerun simulator --help)",
-                   add_help=False)
+    sub.add_parser(
+        "simulator",
+        help="run the local E-HPC simulator (options: ehpc-rerun simulator --help)",
+        add_help=False,
+    )
     demo = sub.add_parser("demo", help="run every event in events/ against the bundled simulator")
     demo.add_argument("--events", default="events", help="folder of event files (default: events)")
     sign = sub.add_parser("sign", help="print the signature headers for an anonymous-mode HTTP call")

@@ -15,7 +15,7 @@ from typing import Any
 
 DEMO_KEY_ID = "demo-ak-id"
 DEMO_SECRET = "demo-secret-not-real"  # noqa: S105 - the local simulator's made-up key
-DEMO_TOKEN = "demo-sts-token"  # noqa: S105
+DEMO_TOKEN = "demo-sts-token"  # noqa: S105 - made up, like the key
 
 SEED: dict[str, Any] = {
     "clusters": [
@@ -44,11 +44,19 @@ def _outcomes(result: Any) -> list[dict[str, Any]]:
         body = json.loads(result["body"])
         if "outcomes" not in body:
             error = body.get("error", {})
-            return [{"status": f"HTTP {result['statusCode']}", "error_code": error.get("code"), "message": error.get("message")}]
+            return [
+                {
+                    "status": f"HTTP {result['statusCode']}",
+                    "error_code": error.get("code"),
+                    "message": error.get("message"),
+                }
+            ]
         return list(body["outcomes"])
     data = json.loads(result)
     if "error" in data:
-        return [{"status": "rejected", "error_code": data["error"]["code"], "message": data["error"]["message"]}]
+        return [
+            {"status": "rejected", "error_code": data["error"]["code"], "message": data["error"]["message"]}
+        ]
     return list(data["outcomes"])
 
 
@@ -93,8 +101,16 @@ def run_demo(events_dir: Path) -> int:
                     except RerunError as exc:
                         outcomes = [{"status": "raised", "error_code": exc.code, "message": exc.message}]
                 for o in outcomes:
-                    rows.append((path.name, str(o.get("source", "")), str(o.get("cluster_id") or "-"),
-                                 str(o.get("job_id") or "-"), str(o.get("status")), _detail(o)))
+                    rows.append(
+                        (
+                            path.name,
+                            str(o.get("source", "")),
+                            str(o.get("cluster_id") or "-"),
+                            str(o.get("job_id") or "-"),
+                            str(o.get("status")),
+                            _detail(o),
+                        )
+                    )
         reruns = sim.calls_for("RerunJobs")
         lists = sim.calls_for("ListJobs")
         all_signed = all(c.signature_valid for c in sim.calls)
@@ -106,9 +122,14 @@ def run_demo(events_dir: Path) -> int:
     for row in rows:
         counts[row[4]] = counts.get(row[4], 0) + 1
     print()
-    print(f"{len(files)} events, {len(rows)} outcomes: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    print(f"simulator: {len(reruns)} RerunJobs calls and {len(lists)} ListJobs calls; "
-          f"signatures valid: {all_signed}; STS token sent: {all_sts}; Async=True: {all_async}")
+    print(
+        f"{len(files)} events, {len(rows)} outcomes: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
+    print(
+        f"simulator: {len(reruns)} RerunJobs calls and {len(lists)} ListJobs calls; "
+        f"signatures valid: {all_signed}; STS token sent: {all_sts}; Async=True: {all_async}"
+    )
     print(f"per-job JSON log lines (what FC ships to SLS): {log_path}")
     return 0 if all_signed and all_sts and all_async else 1
 

@@ -63,10 +63,10 @@ def process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
     result = _process(records, inv)
     order: dict[tuple[str | None, str | None], int] = {}
     for record in records:
-        if isinstance(record, RerunRequest):
-            for job_id in record.job_ids:
-                order.setdefault((record.cluster_id, job_id), len(order))
-    result.outcomes.sort(key=lambda o: order.get((o.cluster_id, o.job_id), -1))
+        job_ids: tuple[str | None, ...] = record.job_ids or (None,)
+        for job_id in job_ids:
+            order.setdefault((record.cluster_id, job_id), len(order))
+    result.outcomes.sort(key=lambda o: order.get((o.cluster_id, o.job_id), len(order)))
     return result
 
 

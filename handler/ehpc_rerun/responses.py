@@ -4,7 +4,8 @@ HTTP status codes (also in the README):
 
 | status | when |
 |--------|------|
-| 200 | every job reached a final decision without failure (rerun, dry_run, duplicate, ignored, not_rerunnable, over_budget, capped) |
+| 200 | every job got a decision without failure (rerun, dry_run, duplicate, ignored, not_rerunnable, |
+|     | over_budget, capped) |
 | 207 | some jobs failed, were rejected or have an unknown fate, others did not |
 | 400 | the request was invalid as a whole: every record rejected; the body lists each error |
 | 502 | every job failed permanently at E-HPC or has an unknown fate |

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..credentials import Credentials
-from ..settings import Settings
+from ehpc_rerun.credentials import Credentials
+from ehpc_rerun.settings import Settings
+
 from .errors import EhpcCallError, classify
 
 LIST_PAGE_SIZE = 50  # ListJobs allows at most 50 per page

@@ -1,13 +1,13 @@
 """Every E-HPC failure is classified here, once: transient, permanent, not rerunnable, or fate unknown.
 
-| class            | codes / conditions                                                        | what we do |
-|------------------|---------------------------------------------------------------------------|------------|
-| transient        | Throttling, Throttling.User, Throttling.Api, ServiceUnavailable,          | retry with backoff + full jitter, honouring x-acs-retry-after |
-|                  | InternalError, UnknownError, ConflictOpt, any other 5xx, connection refused / connect timeout (never sent) | |
-| not_rerunnable   | 406 AgentError.Job.RerunFailure                                           | split the call to isolate the job |
-| permanent        | InvalidParams, ClusterNotFound, InvalidClusterStatus, signature, AK, token and every other 4xx | report, no retry |
-| unknown_fate     | read timeout, connection dropped or reset after the request was sent,     | confirm with ListJobs before any retry |
-|                  | an unparseable (e.g. HTML) answer                                          | |
+* **transient** -- ``Throttling``, ``Throttling.User``, ``Throttling.Api``, ``ServiceUnavailable``,
+  ``InternalError``, ``UnknownError``, ``ConflictOpt``, any other 5xx, and connection refused or connect
+  timeout (the request was never sent): retried with backoff and full jitter, honouring x-acs-retry-after.
+* **not_rerunnable** -- 406 ``AgentError.Job.RerunFailure``: the call is split to isolate the job.
+* **permanent** -- ``InvalidParams``, ``ClusterNotFound``, ``InvalidClusterStatus``, signature, access-key
+  and token errors, every other 4xx: reported with the code, never retried.
+* **unknown_fate** -- read timeout, connection dropped or reset after sending, an unparseable (e.g. HTML)
+  answer: confirmed with ListJobs, never repeated blindly.
 
 RerunJobs is not idempotent: only failures known to have happened *before* E-HPC got the request, or
 answered by E-HPC with an error, may be retried blindly.

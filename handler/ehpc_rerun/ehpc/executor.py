@@ -22,9 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..models import JobOutcome, Status
-from ..outcomes import for_job
-from ..plan import ClusterPlan, Job
+from ehpc_rerun.models import JobOutcome, Status
+from ehpc_rerun.outcomes import for_job
+from ehpc_rerun.plan import ClusterPlan, Job
+
 from .client import JobInfo
 from .errors import EhpcCallError
 from .retry import Attempted, Deadline, RetryPolicy, call_with_retry

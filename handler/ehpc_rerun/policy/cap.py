@@ -6,7 +6,7 @@ many stuck jobs; a human decides (like Cloud Custodian's max-resources).
 
 from __future__ import annotations
 
-from ..settings import Settings
+from ehpc_rerun.settings import Settings
 
 
 def cap_note(job_count: int, settings: Settings) -> str | None:

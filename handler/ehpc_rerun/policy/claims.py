@@ -13,11 +13,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..models import JobOutcome, Status
-from ..outcomes import for_job
-from ..plan import Job
-from ..settings import Settings
-from ..state.base import StateRecord, StateStore
+from ehpc_rerun.models import JobOutcome, Status
+from ehpc_rerun.outcomes import for_job
+from ehpc_rerun.plan import Job
+from ehpc_rerun.settings import Settings
+from ehpc_rerun.state.base import StateRecord, StateStore
 
 
 @dataclass

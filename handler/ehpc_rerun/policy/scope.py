@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..settings import Settings
+from ehpc_rerun.settings import Settings
 
 
 def out_of_scope(cluster_id: str, settings: Settings) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..report import InvocationReport
+from ehpc_rerun.report import InvocationReport
 
 
 class Sink(Protocol):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from ..report import InvocationReport
+from ehpc_rerun.report import InvocationReport
 
 _lock = threading.Lock()
 _secrets: set[str] = set()

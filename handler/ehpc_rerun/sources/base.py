@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..models import Acknowledged, RecordError, RerunRequest, SourceKind
-from ..settings import Settings
+from ehpc_rerun.models import Acknowledged, RecordError, RerunRequest, SourceKind
+from ehpc_rerun.settings import Settings
 
 Record = RerunRequest | RecordError | Acknowledged
 

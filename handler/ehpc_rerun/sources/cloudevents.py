@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import SourceKind
-from ..settings import Settings
+from ehpc_rerun.models import SourceKind
+from ehpc_rerun.settings import Settings
+
 from . import cloudmonitor
 from .base import Record, Unwrapped
 from .payload import Origin, error_record, records_from_payload

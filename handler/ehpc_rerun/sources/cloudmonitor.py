@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..models import Acknowledged, FieldError, RecordError, RerunRequest, SourceKind
+from ehpc_rerun.models import Acknowledged, FieldError, RecordError, RerunRequest, SourceKind
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _FORM_HINT = re.compile(r"(^|&)(alertState|alertName|dimensions)=")
@@ -28,8 +28,21 @@ def looks_like_form(text: str) -> bool:
     return "=" in text and bool(_FORM_HINT.search(text.strip()))
 
 
+MAX_FORM_FIELDS = 200
+
+
 def parse_form(text: str) -> dict[str, str]:
-    return dict(parse_qsl(text.strip(), keep_blank_values=True, max_num_fields=200))
+    """Raises ValueError for more than :data:`MAX_FORM_FIELDS` fields (use :func:`from_form`)."""
+    return dict(parse_qsl(text.strip(), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
+
+
+def from_form(text: str, source_id: str | None, max_jobs: int) -> RerunRequest | RecordError | Acknowledged:
+    """A form-urlencoded callback body -> one record; a body with too many fields is an error record."""
+    try:
+        fields = parse_form(text)
+    except ValueError:
+        return _error(source_id, "body", f"more than {MAX_FORM_FIELDS} form fields; not an alert callback")
+    return from_fields(fields, source_id, max_jobs)
 
 
 def is_alert(data: Mapping[str, Any]) -> bool:
@@ -56,7 +69,7 @@ def from_fields(
 ) -> RerunRequest | RecordError | Acknowledged:
     """One alert -> a request (ALERT), an acknowledgement (OK, INSUFFICIENT_DATA) or an error."""
     state = str(data.get("alertState", "")).strip().upper()
-    alert_id = str(data.get("transId") or "") or source_id or str(data.get("ruleId") or "") or None
+    alert_id = (str(data.get("transId") or "") or source_id or str(data.get("ruleId") or ""))[:256] or None
     dims = parse_dimensions(data.get("dimensions"))
     cluster = next((dims[k] for k in _CLUSTER_KEYS if dims.get(k)), None)
     raw_jobs = next((dims[k] for k in _JOB_KEYS if dims.get(k)), None)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import InvalidEvent
-from ..models import SourceKind
-from ..settings import Settings
+from ehpc_rerun.errors import InvalidEvent
+from ehpc_rerun.models import SourceKind
+from ehpc_rerun.settings import Settings
+
 from .base import Source, Unwrapped
 from .cloudevents import CloudEventsSource
 from .direct import DirectSource
@@ -73,7 +74,7 @@ def unwrap_event(event: Any, settings: Settings) -> Unwrapped:
         if source.matches(parsed):
             return source.unwrap(parsed, settings)
     shape = type(parsed).__name__
-    keys = ", ".join(sorted(map(str, parsed))[:8]) if isinstance(parsed, dict) else ""
+    keys = ", ".join(sorted(str(k)[:40] for k in parsed)[:8]) if isinstance(parsed, dict) else ""
     raise InvalidEvent(
         f"unknown event shape ({shape}{': keys ' + keys if keys else ''}); expected an HTTP trigger event, "
         "CloudEvents (MNS queue, RocketMQ, Kafka, CloudMonitor), an MNS topic message, a timer event, or a "

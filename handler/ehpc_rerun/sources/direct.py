@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import SourceKind
-from ..settings import Settings
+from ehpc_rerun.models import SourceKind
+from ehpc_rerun.settings import Settings
+
 from .base import Unwrapped
 from .payload import OWN_KEYS, Origin, records_from_payload
 

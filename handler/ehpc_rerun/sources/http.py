@@ -14,9 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .. import __version__
-from ..models import SourceKind
-from ..settings import Settings
+from ehpc_rerun import __version__
+from ehpc_rerun.models import SourceKind
+from ehpc_rerun.settings import Settings
+
 from . import cloudmonitor, http_auth
 from .base import HttpReply, Unwrapped
 from .payload import Origin, error_record, records_from_payload
@@ -33,7 +34,7 @@ class HttpMeta(BaseModel):
 
 class HttpRequestContext(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    requestId: str | None = None  # noqa: N815 - FC's wire name
+    requestId: str | None = None
     http: HttpMeta
 
 
@@ -42,12 +43,12 @@ class HttpEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     version: str
-    rawPath: str = "/"  # noqa: N815
+    rawPath: str = "/"
     headers: dict[str, str] = {}
-    queryParameters: dict[str, str] = {}  # noqa: N815
+    queryParameters: dict[str, str] = {}
     body: str | None = None
-    isBase64Encoded: bool = False  # noqa: N815
-    requestContext: HttpRequestContext  # noqa: N815
+    isBase64Encoded: bool = False
+    requestContext: HttpRequestContext
 
 
 def _reply(status: int, code: str, message: str, **headers: str) -> Unwrapped:
@@ -109,8 +110,7 @@ class HttpSource:
         request_id = http.requestContext.requestId
         if is_form:
             origin = Origin(SourceKind.CLOUDMONITOR, request_id, settings.max_jobs_per_request)
-            fields = cloudmonitor.parse_form(text)
-            records = [cloudmonitor.from_fields(fields, request_id, settings.max_jobs_per_request)]
+            records = [cloudmonitor.from_form(text, request_id, settings.max_jobs_per_request)]
             return Unwrapped(SourceKind.CLOUDMONITOR, records, http=True, replay_key=auth.replay_key)
         origin = Origin(SourceKind.HTTP, request_id, settings.max_jobs_per_request)
         try:

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from dataclasses import dataclass
 
-from ..settings import Settings
+from ehpc_rerun.settings import Settings
 
 TIMESTAMP_HEADER = "x-ehpc-rerun-timestamp"
 SIGNATURE_HEADER = "x-ehpc-rerun-signature"
-TOKEN_QUERY = "token"
+TOKEN_QUERY = "token"  # noqa: S105 - the name of a query parameter, not a secret
 MIN_TOKEN_LENGTH = 32
 
 
@@ -86,7 +87,8 @@ def _check_signature(settings: Settings, headers: dict[str, str], body: bytes, n
             401,
             "HttpSecretNotConfigured",
             "this HTTP trigger is anonymous and no shared secret is configured, so every call is refused: "
-            "set EHPC_RERUN_HTTP_SECRET, or use the trigger's 'function' auth type with EHPC_RERUN_HTTP_AUTH=function",
+            "set EHPC_RERUN_HTTP_SECRET, or use the trigger's 'function' auth type with "
+            "EHPC_RERUN_HTTP_AUTH=function",
         )
     timestamp = headers.get(TIMESTAMP_HEADER, "")
     signature = headers.get(SIGNATURE_HEADER, "")
@@ -105,7 +107,7 @@ def _check_signature(settings: Settings, headers: dict[str, str], body: bytes, n
         return _deny(
             401,
             "RequestExpired",
-            f"timestamp is {int(skew) if skew == skew else '?'} s away from server time",
+            f"timestamp is {int(skew) if math.isfinite(skew) else '?'} s away from server time",
         )
     expected = sign(secret, timestamp, body)
     if not hmac.compare_digest(signature.strip().lower().encode(), expected.encode()):

@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..models import Acknowledged, FieldError, RecordError, RerunRequest, SourceKind
+from ehpc_rerun.models import Acknowledged, FieldError, RecordError, RerunRequest, SourceKind
+
 from . import cloudmonitor
 
 Record = RerunRequest | RecordError | Acknowledged
@@ -66,9 +67,7 @@ def records_from_payload(
             return [_error(origin, index, "InvalidPayload", "message body is not UTF-8 text")]
     if isinstance(payload, str):
         if cloudmonitor.looks_like_form(payload):
-            return [
-                cloudmonitor.from_fields(cloudmonitor.parse_form(payload), origin.source_id, origin.max_jobs)
-            ]
+            return [cloudmonitor.from_form(payload, origin.source_id, origin.max_jobs)]
         try:
             payload = decode_text(payload)
         except ValueError as exc:
@@ -116,7 +115,9 @@ def to_request(item: dict[str, Any], origin: Origin, *, index: int | None = None
             origin,
             index,
             "InvalidRequest",
-            "unknown fields: " + ", ".join(unknown[:10]) + " (expected cluster_id, job_ids, reason, region)",
+            "unknown fields: "
+            + ", ".join(k[:64] for k in unknown[:10])
+            + " (expected cluster_id, job_ids, reason, region)",
             cluster_id=cluster,
         )
     job_ids = item.get("job_ids")
@@ -182,7 +183,7 @@ def _from_api_form(item: dict[str, Any], origin: Origin, index: int | None) -> d
     if isinstance(jobs, str):
         try:
             jobs = json.loads(jobs)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _error(
                 origin, index, "InvalidRequest", 'Jobs: not valid JSON; expected [{"Id": "1.scheduler"}]'
             )
@@ -192,7 +193,8 @@ def _from_api_form(item: dict[str, Any], origin: Origin, index: int | None) -> d
         return _error(origin, index, "InvalidRequest", 'Jobs: expected a list like [{"Id": "1.scheduler"}]')
     extra = sorted(set(item) - {"ClusterId", "Jobs", "RegionId", "Async", "Reason"})
     if extra:
-        return _error(origin, index, "InvalidRequest", "unknown fields: " + ", ".join(extra[:10]))
+        names = ", ".join(k[:64] for k in extra[:10])
+        return _error(origin, index, "InvalidRequest", "unknown fields: " + names)
     return {
         "cluster_id": item.get("ClusterId"),
         "job_ids": [j["Id"] for j in jobs],

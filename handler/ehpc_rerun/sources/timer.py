@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..models import SourceKind
-from ..settings import Settings
+from ehpc_rerun.models import SourceKind
+from ehpc_rerun.settings import Settings
+
 from .base import Unwrapped
 from .payload import Origin, error_record, records_from_payload
 
@@ -30,7 +31,7 @@ class TimerSource:
         if isinstance(payload, str):
             try:
                 payload = json.loads(payload)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return Unwrapped(
                     self.kind,
                     [

@@ -1,0 +1,21 @@
+"""Local E-HPC (API 2018-04-12) simulator that the real Alibaba Cloud SDK talks to over HTTP."""
+
+from __future__ import annotations
+
+from .server import API_VERSION, Simulator
+from .signature import VerifyResult, verify
+from .state import ApiError, Fault, RecordedCall, SimCluster, SimJob, SimState, now_iso
+
+__all__ = [
+    "API_VERSION",
+    "ApiError",
+    "Fault",
+    "RecordedCall",
+    "SimCluster",
+    "SimJob",
+    "SimState",
+    "Simulator",
+    "VerifyResult",
+    "now_iso",
+    "verify",
+]

@@ -1,0 +1,384 @@
+"""Local E-HPC (API 2018-04-12) simulator: a real HTTP server on 127.0.0.1 for the real SDK.
+
+Order for every request: latency sleep, V3 signature (:mod:`.signature`), nonce replay check,
+action and version (from the ``x-acs-action`` / ``x-acs-version`` headers only), the fault plan
+of that action, then the action itself. Every request is recorded, rejected ones included.
+
+Error answers (JSON ``{"RequestId","HostId","Code","Message","Recommend"}``):
+
+=====  ============================================  =============================================
+HTTP   Code                                          When
+=====  ============================================  =============================================
+400    IncompleteSignature                           no/malformed Authorization, required header
+                                                     missing or not in SignedHeaders
+400    InvalidSignatureMethod                        algorithm other than ACS3-HMAC-SHA256
+404    InvalidAccessKeyId.NotFound                   unknown access key id
+400    InvalidTimeStamp.Format / .Expired            bad x-acs-date / more than 15 min off
+400    SignatureDoesNotMatch                         signature or x-acs-content-sha256 mismatch
+400    MissingSecurityToken                          key has an STS token but none was sent
+400    InvalidSecurityToken.MismatchWithAccessKey    token (or x-acs-accesskey-id) differs
+400    SignatureNonceUsed                            x-acs-signature-nonce seen before
+404    InvalidAction.NotFound                        unknown/missing action, or path is not ``/``
+400    NoSuchVersion                                 version other than 2018-04-12
+400    Missing<Param>                                required parameter absent
+400    InvalidParams                                 bad Jobs/Async/State/PageSize/..., unknown JobId
+404    ClusterNotFound                               unknown ClusterId
+403    InvalidClusterStatus                          RerunJobs on a cluster not "running"
+406    AgentError.Job.RerunFailure                   a job is unknown or not RUNNING/QUEUED
+                                                     (whole call rejected, nothing applied)
+=====  ============================================  =============================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .signature import VerifyResult, verify
+from .state import ApiError, Fault, RecordedCall, SimState
+
+log = logging.getLogger(__name__)
+API_VERSION = "2018-04-12"
+LOOPBACK = "127.0.0.1"
+JSON_CONTENT_TYPE = "application/json;charset=utf-8"
+_DEFAULT_MESSAGES = {
+    "Throttling": "Request was denied due to request throttling.",
+    "Throttling.User": "Request was denied due to user flow control.",
+    "Throttling.Api": "Request was denied due to api flow control.",
+    "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
+    "InternalError": "The request processing has failed due to some unknown error.",
+    "UnknownError": "The request processing has failed due to some unknown error.",
+}
+
+
+def _new_request_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+@dataclass
+class _Call:
+    """Facts gathered about one request while it is handled (frozen into a RecordedCall)."""
+
+    handler: BaseHTTPRequestHandler
+    action: str
+    version: str
+    params: dict[str, str]
+    started_at: float
+    raw_query: str
+    request_id: str = field(default_factory=_new_request_id)
+    verified: VerifyResult = field(default_factory=lambda: VerifyResult(False))
+    fault: Fault | None = None
+    cluster_id: str | None = None
+    job_ids: list[str] = field(default_factory=list)
+    async_: bool | None = None
+    applied: bool = False
+
+
+def _required(call: _Call, name: str) -> str:
+    value = call.params.get(name)
+    if value is None or value == "":
+        raise ApiError(400, f"Missing{name}", f"{name} is mandatory for this action.")
+    return value
+
+
+def _invalid(name: str) -> ApiError:
+    return ApiError(400, "InvalidParams", f"The specified parameter {name} is invalid.")
+
+
+def _bool(call: _Call, name: str) -> bool | None:
+    value = call.params.get(name)
+    if value is None:
+        return None
+    if value.lower() not in ("true", "false"):
+        raise _invalid(name)
+    return value.lower() == "true"
+
+
+def _int(call: _Call, name: str, default: int, low: int, high: int) -> int:
+    value = call.params.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise _invalid(name) from None
+    if not low <= number <= high:
+        raise _invalid(name)
+    return number
+
+
+def _parse_jobs(raw: str) -> list[str]:
+    try:
+        jobs = json.loads(raw)
+    except ValueError:
+        raise _invalid("Jobs") from None
+    if not isinstance(jobs, list) or not 1 <= len(jobs) <= 100:
+        raise _invalid("Jobs")
+    ids = [j.get("Id") if isinstance(j, dict) else None for j in jobs]
+    if not all(isinstance(i, str) and i for i in ids):
+        raise _invalid("Jobs")
+    return [str(i) for i in ids]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    sim: Simulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "EHPCSimulator/1.0"
+
+    def do_GET(self) -> None:
+        self.server.sim._handle(self)
+
+    def do_POST(self) -> None:
+        self.server.sim._handle(self)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class Simulator(SimState):
+    """The E-HPC simulator: the control API of :class:`SimState` plus the HTTP server.
+
+    ``access_keys`` maps AK id to secret; ``security_tokens`` maps AK id to the STS token it
+    must present. Binds 127.0.0.1 only; ``port=0`` picks a free port.
+    """
+
+    def __init__(
+        self,
+        access_keys: dict[str, str] | None = None,
+        security_tokens: dict[str, str] | None = None,
+        latency: float = 0.0,
+        *,
+        port: int = 0,
+        bind_address: str = LOOPBACK,
+    ) -> None:
+        if not bind_address.startswith("127."):
+            raise ValueError(f"the simulator binds loopback (127.x.x.x) addresses only, not {bind_address!r}")
+        self.bind_address = bind_address
+        self.access_keys = dict(access_keys or {"test-ak-id": "test-secret-not-real"})
+        self.security_tokens = dict(security_tokens or {})
+        self.latency = latency
+        super().__init__()
+        self._requested_port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._actions: dict[str, Callable[[_Call], dict[str, Any]]] = {
+            "RerunJobs": self._rerun_jobs,
+            "ListJobs": self._list_jobs,
+            "DescribeJob": self._describe_job,
+        }
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self) -> Simulator:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server((self.bind_address, self._requested_port), _Handler)
+        server.sim = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="ehpc-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every later call by ``seconds`` (in its own handler thread)."""
+        self.latency = seconds
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("simulator is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return f"{self.bind_address}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}"
+
+    # ---- the HTTP side ------------------------------------------------------------------
+    def _handle(self, h: _Handler) -> None:
+        started = time.time()
+        h.close_connection = True
+        url = urlsplit(h.path)
+        length = int(h.headers.get("content-length") or 0)
+        body = h.rfile.read(length) if length > 0 else b""
+        query_pairs = parse_qsl(url.query, keep_blank_values=True)
+        params = dict(query_pairs)
+        if h.command == "POST" and "x-www-form-urlencoded" in (h.headers.get("content-type") or ""):
+            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        action = (h.headers.get("x-acs-action") or "").strip()
+        call = _Call(h, action, (h.headers.get("x-acs-version") or "").strip(), params, started, url.query)
+        if self.latency > 0 and self._stopping.wait(self.latency):
+            return
+        call.verified = vr = verify(
+            h.command,
+            unquote(url.path),
+            query_pairs,
+            h.headers.items(),
+            body,
+            self.access_keys.get,
+            token_lookup=self.security_tokens.get,
+            now=time.time(),
+        )
+        try:
+            if not vr.ok:
+                raise ApiError(vr.status, vr.code or "SignatureDoesNotMatch", vr.message or "")
+            if not self.use_nonce(vr.nonce or "", time.time()):
+                raise ApiError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+            if url.path != "/" or action not in self._actions:
+                raise ApiError(404, "InvalidAction.NotFound", "Specified api is not found.")
+            if call.version != API_VERSION:
+                raise ApiError(400, "NoSuchVersion", f"Specified version {call.version!r} is not found.")
+            call.fault = fault = self.next_fault(action)
+            if fault is not None and fault.kind in ("fail", "throttle"):
+                fcode = fault.code or "InternalError"
+                raise ApiError(fault.status, fcode, fault.message or _DEFAULT_MESSAGES.get(fcode, fcode))
+            if (
+                fault is not None
+                and not fault.after_apply
+                and (fault.kind == "drop" or self._stopping.wait(fault.seconds))
+            ):
+                self._record(call, 0, None, {})  # dropped (or stopped) before anything happened
+                return
+            status, code, payload = 200, None, {"RequestId": call.request_id, **self._actions[action](call)}
+        except ApiError as err:
+            status, code, payload = err.status, err.code, self._error_body(call, err)
+        fault = call.fault
+        if fault is not None and fault.kind == "drop":  # after_apply: it happened, the client never hears
+            self._record(call, 0, None, payload)
+            return
+        self._record(call, status, code, payload)
+        if (
+            fault is not None
+            and fault.kind == "hang"
+            and fault.after_apply
+            and self._stopping.wait(fault.seconds)
+        ):
+            return
+        self._respond(call, status, payload)
+
+    def _error_body(self, call: _Call, err: ApiError) -> dict[str, Any]:
+        rid = call.request_id
+        return {
+            "RequestId": rid,
+            "HostId": call.handler.headers.get("host") or "ehpc.cn-hangzhou.aliyuncs.com",
+            "Code": err.code,
+            "Message": err.message,
+            "Recommend": f"https://api.aliyun.com/troubleshoot?q={err.code}&product=EHPC&requestId={rid}",
+        }
+
+    def _respond(self, call: _Call, status: int, payload: dict[str, Any]) -> None:
+        h, data = call.handler, json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        retry_after = call.fault.retry_after if call.fault is not None and status >= 400 else None
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", JSON_CONTENT_TYPE)
+            h.send_header("Content-Length", str(len(data)))
+            h.send_header("x-acs-request-id", call.request_id)
+            if retry_after is not None:
+                h.send_header("x-acs-retry-after", str(retry_after))
+            h.send_header("Connection", "close")
+            h.end_headers()
+            h.wfile.write(data)
+        except OSError as exc:  # the client gave up (e.g. read timeout during a hang)
+            log.debug("client went away before the answer: %s", exc)
+
+    def _record(self, call: _Call, status: int, code: str | None, payload: dict[str, Any]) -> None:
+        headers: dict[str, str] = {}
+        for name, value in call.handler.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        vr = call.verified
+        self._record_call(
+            RecordedCall(
+                action=call.action,
+                version=call.version,
+                method=call.handler.command,
+                query=dict(call.params),
+                headers=headers,
+                status=status,
+                code=code,
+                response=payload,
+                signature_valid=vr.signature_valid,
+                access_key_id=vr.access_key_id,
+                security_token=vr.security_token,
+                cluster_id=call.cluster_id,
+                job_ids=list(call.job_ids),
+                async_=call.async_,
+                applied=call.applied,
+                started_at=call.started_at,
+                thread=threading.current_thread().name,
+                fault=call.fault.kind if call.fault is not None else None,
+                request_id=call.request_id,
+                raw_query=call.raw_query,
+            )
+        )
+
+    # ---- actions ------------------------------------------------------------------------
+    def _rerun_jobs(self, call: _Call) -> dict[str, Any]:
+        call.cluster_id = _required(call, "ClusterId")
+        self.cluster_or_404(call.cluster_id, require_running=True)
+        raw_jobs = _required(call, "Jobs")
+        call.job_ids = _parse_jobs(raw_jobs)
+        call.async_ = _bool(call, "Async")
+        self.rerun(call.cluster_id, call.job_ids)
+        call.applied = True
+        return {}
+
+    def _list_jobs(self, call: _Call) -> dict[str, Any]:
+        call.cluster_id = _required(call, "ClusterId")
+        self.cluster_or_404(call.cluster_id)
+        state = call.params.get("State", "all")
+        if state not in ("all", "finished", "notfinish"):
+            raise _invalid("State")
+        rerunable = bool(_bool(call, "Rerunable"))
+        page = _int(call, "PageNumber", 1, 1, 1_000_000)
+        size = _int(call, "PageSize", 10, 1, 50)
+        owner = call.params.get("Owner") or None
+        total, jobs = self.list_jobs(
+            call.cluster_id, state=state, owner=owner, rerunable=rerunable, page=page, size=size
+        )
+        return {"TotalCount": total, "PageNumber": page, "PageSize": size, "Jobs": {"JobInfo": jobs}}
+
+    def _describe_job(self, call: _Call) -> dict[str, Any]:
+        call.cluster_id = _required(call, "ClusterId")
+        self.cluster_or_404(call.cluster_id)
+        job_id = _required(call, "JobId")
+        call.job_ids = [job_id]
+        call.async_ = _bool(call, "Async")
+        info = self.describe_job(call.cluster_id, job_id)
+        return {"Message": {"JobInfo": json.dumps(info, ensure_ascii=False)}}

@@ -1,0 +1,388 @@
+"""In-memory state of the E-HPC simulator: clusters, jobs, fault plan and recorded calls.
+
+Everything is guarded by one lock, so the HTTP handler threads and the test thread can use
+it concurrently. Domain errors are raised as :class:`ApiError` carrying the Alibaba code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+RERUNNABLE_STATES = frozenset({"RUNNING", "QUEUED"})
+NONCE_TTL_SECONDS = 15 * 60 + 60
+FaultKind = Literal["fail", "drop", "hang", "throttle"]
+
+
+def now_iso() -> str:
+    """The simulator's timestamp format, e.g. ``2024-05-01T08:00:00.000Z`` (UTC)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class ApiError(Exception):
+    """An OpenAPI error answer: HTTP status, ``Code`` and ``Message``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class SimJob:
+    id: str
+    state: str
+    owner: str
+    name: str
+    submit_time: str
+    start_time: str
+    last_modify_time: str
+    rerun_count: int = 0
+
+    def job_info(self) -> dict[str, Any]:
+        """The ``JobInfo`` object as ListJobs returns it."""
+        return {
+            "Id": self.id,
+            "Name": self.name,
+            "Owner": self.owner,
+            "State": self.state,
+            "Priority": "0",
+            "Comment": "",
+            "ShellPath": "",
+            "Stdout": "",
+            "Stderr": "",
+            "NodeList": "",
+            "ArrayRequest": "",
+            "SubmitTime": self.submit_time,
+            "StartTime": self.start_time,
+            "LastModifyTime": self.last_modify_time,
+            "Resources": {"Cores": 1, "Nodes": 1},
+        }
+
+
+@dataclass
+class SimCluster:
+    id: str
+    region: str = "cn-hangzhou"
+    status: str = "running"
+    jobs: dict[str, SimJob] = field(default_factory=dict)
+
+
+@dataclass
+class Fault:
+    """One planned fault for one action. ``remaining`` counts down as calls consume it."""
+
+    kind: FaultKind
+    action: str
+    remaining: int = 1
+    code: str | None = None
+    status: int = 0
+    retry_after: int | None = None
+    message: str | None = None
+    seconds: float = 0.0
+    after_apply: bool = False
+
+
+@dataclass
+class _Throttle:
+    every: int
+    code: str
+    status: int
+    retry_after: int | None
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One HTTP request the simulator received (accepted or rejected).
+
+    ``status`` 0 means no answer was sent (dropped connection); ``response`` is then the answer
+    the client never got. ``query`` is form-decoded, ``raw_query`` is the wire form.
+    """
+
+    action: str
+    version: str
+    method: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    status: int
+    code: str | None
+    response: dict[str, Any]
+    signature_valid: bool
+    access_key_id: str | None
+    security_token: str | None
+    cluster_id: str | None
+    job_ids: list[str]
+    async_: bool | None
+    applied: bool
+    started_at: float
+    thread: str
+    fault: FaultKind | None = None
+    request_id: str | None = None
+    raw_query: str = ""
+
+
+class SimState:
+    """Clusters, jobs, faults and the call log; the public half of :class:`Simulator`."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.clusters: dict[str, SimCluster] = {}
+        self._calls: list[RecordedCall] = []
+        self._nonces: dict[str, float] = {}
+        self._faults: dict[str, deque[Fault]] = {}
+        self._throttles: dict[str, _Throttle] = {}
+
+    # ---- clusters and jobs ------------------------------------------------------------
+    def add_cluster(self, cluster_id: str, *, region: str = "cn-hangzhou", status: str = "running") -> None:
+        """Add (or update, keeping its jobs) a cluster. Only status "running" accepts RerunJobs."""
+        with self.lock:
+            existing = self.clusters.get(cluster_id)
+            jobs = existing.jobs if existing else {}
+            self.clusters[cluster_id] = SimCluster(cluster_id, region, status, jobs)
+
+    def set_cluster_status(self, cluster_id: str, status: str) -> None:
+        with self.lock:
+            self._cluster(cluster_id).status = status
+
+    def add_job(
+        self,
+        cluster_id: str,
+        job_id: str,
+        *,
+        state: str = "RUNNING",
+        owner: str = "user1",
+        name: str = "job",
+        submit_time: str | None = None,
+        start_time: str | None = None,
+        last_modify_time: str | None = None,
+    ) -> SimJob:
+        """Add a job (insertion order is ListJobs order). Times are the raw strings ListJobs returns;
+        missing ones default to now (a QUEUED job gets an empty start time)."""
+        stamp = now_iso()
+        if start_time is None:
+            start_time = "" if state == "QUEUED" else stamp
+        job = SimJob(job_id, state, owner, name, submit_time or stamp, start_time, last_modify_time or stamp)
+        with self.lock:
+            self._cluster(cluster_id).jobs[job.id] = job
+            return replace(job)
+
+    def job(self, cluster_id: str, job_id: str) -> SimJob:
+        """A snapshot copy of the job (``KeyError`` if unknown)."""
+        with self.lock:
+            return replace(self._cluster(cluster_id).jobs[job_id])
+
+    def jobs(self, cluster_id: str) -> list[SimJob]:
+        """Snapshot copies of a cluster's jobs, in insertion order."""
+        with self.lock:
+            return [replace(j) for j in self._cluster(cluster_id).jobs.values()]
+
+    def set_job_state(self, cluster_id: str, job_id: str, state: str) -> None:
+        with self.lock:
+            job = self._cluster(cluster_id).jobs[job_id]
+            job.state = state
+            job.last_modify_time = now_iso()
+
+    def _cluster(self, cluster_id: str) -> SimCluster:
+        try:
+            return self.clusters[cluster_id]
+        except KeyError:
+            raise KeyError(f"unknown cluster {cluster_id!r}") from None
+
+    def cluster_or_404(self, cluster_id: str, *, require_running: bool = False) -> SimCluster:
+        with self.lock:
+            cluster = self.clusters.get(cluster_id)
+            if cluster is None:
+                raise ApiError(404, "ClusterNotFound", "The specified cluster does not exist.")
+            if require_running and cluster.status != "running":
+                raise ApiError(
+                    403,
+                    "InvalidClusterStatus",
+                    f"The cluster status {cluster.status} does not allow this operation.",
+                )
+            return cluster
+
+    # ---- API operations (raise ApiError) ------------------------------------------------
+    def rerun(self, cluster_id: str, job_ids: list[str]) -> None:
+        """Validate every job first; apply all or nothing."""
+        with self.lock:
+            cluster = self.cluster_or_404(cluster_id, require_running=True)
+            unique = list(dict.fromkeys(job_ids))
+            bad = [
+                j for j in unique if j not in cluster.jobs or cluster.jobs[j].state not in RERUNNABLE_STATES
+            ]
+            if bad:
+                detail = ", ".join(
+                    f"{j} ({cluster.jobs[j].state})" if j in cluster.jobs else f"{j} (not found)" for j in bad
+                )
+                raise ApiError(406, "AgentError.Job.RerunFailure", f"Failed to rerun jobs: {detail}.")
+            stamp = now_iso()
+            for job_id in unique:
+                job = cluster.jobs[job_id]
+                job.rerun_count += 1
+                job.state = "QUEUED"
+                job.start_time = ""
+                job.last_modify_time = stamp
+
+    def list_jobs(
+        self, cluster_id: str, *, state: str, owner: str | None, rerunable: bool, page: int, size: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        with self.lock:
+            jobs: Iterable[SimJob] = self.cluster_or_404(cluster_id).jobs.values()
+            if state == "finished":
+                jobs = [j for j in jobs if j.state not in RERUNNABLE_STATES]
+            if state == "notfinish" or rerunable:
+                jobs = [j for j in jobs if j.state in RERUNNABLE_STATES]
+            if owner is not None:
+                jobs = [j for j in jobs if j.owner == owner]
+            selected = list(jobs)
+            start = (page - 1) * size
+            return len(selected), [j.job_info() for j in selected[start : start + size]]
+
+    def describe_job(self, cluster_id: str, job_id: str) -> dict[str, Any]:
+        with self.lock:
+            job = self.cluster_or_404(cluster_id).jobs.get(job_id)
+            if job is None:
+                raise ApiError(400, "InvalidParams", "The specified parameter JobId is invalid.")
+            return job.job_info()
+
+    # ---- seed -----------------------------------------------------------------------
+    def load_seed(self, data: Mapping[str, Any]) -> None:
+        clusters = data.get("clusters")
+        if not isinstance(clusters, list):
+            raise ValueError("seed must be an object with a 'clusters' list")
+        for c in clusters:
+            if not isinstance(c, dict) or not isinstance(c.get("id"), str):
+                raise ValueError(f"seed cluster needs a string 'id': {c!r}")
+            self.add_cluster(
+                c["id"], region=str(c.get("region", "cn-hangzhou")), status=str(c.get("status", "running"))
+            )
+            for j in c.get("jobs", []):
+                if not isinstance(j, dict) or not isinstance(j.get("id"), str):
+                    raise ValueError(f"seed job needs a string 'id': {j!r}")
+                try:
+                    self.add_job(c["id"], j["id"], **{k: v for k, v in j.items() if k != "id"})
+                except TypeError as exc:
+                    raise ValueError(f"bad seed job {j!r}: {exc}") from None
+
+    # ---- nonces ---------------------------------------------------------------------
+    def use_nonce(self, nonce: str, now: float) -> bool:
+        """Remember ``nonce``; ``False`` if it was already used within its lifetime."""
+        with self.lock:
+            if len(self._nonces) > 10_000:
+                self._nonces = {n: t for n, t in self._nonces.items() if t > now}
+            expiry = self._nonces.get(nonce)
+            if expiry is not None and expiry > now:
+                return False
+            self._nonces[nonce] = now + NONCE_TTL_SECONDS
+            return True
+
+    # ---- faults ---------------------------------------------------------------------
+    def _add_fault(self, fault: Fault) -> None:
+        with self.lock:
+            self._faults.setdefault(fault.action, deque()).append(fault)
+
+    def fail_next(
+        self,
+        action: str,
+        code: str,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: int | None = None,
+        message: str | None = None,
+    ) -> None:
+        """The next ``times`` calls of ``action`` answer this error (``retry_after`` -> x-acs-retry-after)."""
+        self._add_fault(Fault("fail", action, times, code, status, retry_after, message))
+
+    def throttle_every(
+        self,
+        action: str,
+        n: int,
+        *,
+        code: str = "Throttling.User",
+        status: int = 400,
+        retry_after: int | None = None,
+    ) -> None:
+        """Calls n, 2n, 3n, ... of ``action`` (counted from now) answer throttling; n=0 disables."""
+        with self.lock:
+            if n <= 0:
+                self._throttles.pop(action, None)
+            else:
+                self._throttles[action] = _Throttle(n, code, status, retry_after)
+
+    def drop_connection_next(self, action: str, *, times: int = 1, after_apply: bool = False) -> None:
+        """Close the socket without an answer; ``after_apply`` processes the call first."""
+        self._add_fault(Fault("drop", action, times, after_apply=after_apply))
+
+    def hang_next(self, action: str, seconds: float, *, times: int = 1, after_apply: bool = True) -> None:
+        """Sleep ``seconds`` before answering; ``after_apply=False`` sleeps *before* processing."""
+        self._add_fault(Fault("hang", action, times, seconds=seconds, after_apply=after_apply))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+            self._throttles.clear()
+
+    def next_fault(self, action: str) -> Fault | None:
+        """Consume the fault for this call: queued faults first (in order), then throttling.
+
+        Called once per authenticated call of a known action; every such call advances the
+        ``throttle_every`` counter, even one answered by a queued fault.
+        """
+        with self.lock:
+            throttle = self._throttles.get(action)
+            if throttle is not None:
+                throttle.count += 1
+            queue = self._faults.get(action)
+            if queue:
+                head = queue[0]
+                head.remaining -= 1
+                if head.remaining <= 0:
+                    queue.popleft()
+                return replace(head, remaining=1)
+            if throttle is not None and throttle.count % throttle.every == 0:
+                return Fault(
+                    "throttle",
+                    action,
+                    code=throttle.code,
+                    status=throttle.status,
+                    retry_after=throttle.retry_after,
+                )
+            return None
+
+    # ---- recorded calls -------------------------------------------------------------
+    def _record_call(self, call: RecordedCall) -> None:
+        with self.lock:
+            self._calls.append(call)
+
+    @property
+    def calls(self) -> list[RecordedCall]:
+        """Every call received so far, in the order the answers were decided."""
+        with self.lock:
+            return list(self._calls)
+
+    def calls_for(self, action: str) -> list[RecordedCall]:
+        with self.lock:
+            return [c for c in self._calls if c.action == action]
+
+    def rerun_job_ids(self, cluster_id: str | None = None) -> list[str]:
+        """Every job id of every RerunJobs call that was applied, in order."""
+        with self.lock:
+            return [
+                job_id
+                for c in self._calls
+                if c.action == "RerunJobs"
+                and c.applied
+                and (cluster_id is None or c.cluster_id == cluster_id)
+                for job_id in c.job_ids
+            ]
+
+    def reset_calls(self) -> None:
+        with self.lock:
+            self._calls.clear()
