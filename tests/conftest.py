@@ -14,6 +14,8 @@ import redis
 from ehpc_rerun import app
 from ehpc_rerun.localrun import LocalContext, LocalCredentials
 from ehpc_rerun.simulator import Simulator
+from ehpc_rerun.sinks import log as log_sink
+from tests import secrets_guard
 from tests.state.redis_server import RedisServerMissing, start_redis, stop_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +24,31 @@ KEY_ID = "test-ak-id"
 SECRET = "test-secret-not-real"
 TOKEN = "test-sts-token-not-real"
 CLUSTER = "ehpc-hz-test01"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _watch_everything_the_function_prints() -> Iterator[None]:
+    original = log_sink.redact
+    log_sink.redact = secrets_guard.watching(original)
+    yield
+    log_sink.redact = original
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail any test during which the function printed or returned a secret (issue: no secret ever logged)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "teardown":
+        return
+    leaks = secrets_guard.take()
+    printed = "".join(text for _, text in report.sections)
+    leaks += [
+        f"{', '.join(found)} in captured output" for found in [secrets_guard.leaked_in(printed)] if found
+    ]
+    if leaks and report.outcome != "failed":
+        report.outcome = "failed"
+        report.longrepr = "secret(s) appeared in what the function printed or returned:\n" + "\n".join(leaks)
 
 
 @pytest.fixture
@@ -78,7 +105,13 @@ def invoke(settings_env: Callable[..., None]) -> Callable[..., dict[str, Any]]:
     def run(event: Any, **ctx: Any) -> dict[str, Any]:
         raw = event if isinstance(event, (bytes, str)) else json.dumps(event)
         raw_bytes = raw.encode() if isinstance(raw, str) else raw
-        return decode(app.handler(raw_bytes, context(**ctx)))
+        try:
+            result = app.handler(raw_bytes, context(**ctx))
+        except Exception as exc:
+            secrets_guard.record(f"{type(exc).__name__}: {exc}")
+            raise
+        secrets_guard.record(json.dumps(result) if isinstance(result, dict) else str(result))
+        return decode(result)
 
     return run
 

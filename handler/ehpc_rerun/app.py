@@ -32,7 +32,7 @@ from .sources.detect import unwrap_event
 from .state.base import StateStore
 
 _lock = threading.Lock()
-_cache: dict[str, Settings] = {}  # the validated settings of this instance
+_cache: dict[str, Any] = {}  # the validated settings (and detector rules) of this instance
 _stores: dict[str, StateStore] = {}
 _clients: dict[tuple[str, str, str], EhpcClient] = {}
 
@@ -52,14 +52,19 @@ def initialize(context: Any) -> None:
         settings.dingtalk_webhook,
     )
     register_secrets([secret.get_secret_value() for secret in secrets if secret is not None])
+    from .detector.rules import load_rules
+
+    rules = load_rules(settings)  # a bad rule document stops the function here, naming the rule and field
     with _lock:
         _cache["settings"] = settings
+        _cache["rules"] = rules
 
 
 def settings() -> Settings:
     if "settings" not in _cache:
         initialize(None)
-    return _cache["settings"]
+    settings: Settings = _cache["settings"]
+    return settings
 
 
 def reset() -> None:
@@ -162,7 +167,7 @@ def handler(event: Any, context: Any) -> Any:
         if unwrapped.scan is not None:
             from .detector import scan_records
 
-            records.extend(scan_records(unwrapped.scan, inv))
+            records.extend(scan_records(unwrapped.scan, inv, _cache.get("rules")))
         result = process(records, inv)
     except StateStoreUnavailable as exc:
         emit(

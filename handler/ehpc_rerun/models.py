@@ -28,6 +28,27 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def printable(value: str) -> str:
+    """``value`` with lone surrogates escaped (``\\ud800``), so that it can be encoded as UTF-8.
+
+    JSON escapes such as ``"\\ud800"`` decode to lone surrogates; a record or message that echoes one
+    would make the JSON log line and the HTTP reply fail to encode.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _printable_fields(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(printable(v) if isinstance(v, str) else v for v in value)
+    return value
+
+
 def _job_id(value: str) -> str:
     _no_control_characters(value)
     if value != value.strip():
@@ -77,6 +98,7 @@ class RerunRequest(BaseModel):
     source: SourceKind
     source_id: str | None = Field(default=None, max_length=256)
     rule: str | None = Field(default=None, max_length=128)
+    report_only: bool = False  # decide and report, never call RerunJobs (detector rules being watched)
     detail: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("job_ids")
@@ -98,6 +120,7 @@ class Status(str, Enum):
     OVER_BUDGET = "over_budget"  # the job used up its reruns for the window: a human must look
     FAILED = "failed"  # E-HPC refused or kept failing
     UNKNOWN = "unknown"  # the call's fate is unknown (timeout after send): not repeated blindly
+    UNPARSEABLE_TIME = "unparseable_time"  # detector: a job's times could not be read; never guessed
 
     @property
     def severity(self) -> int:
@@ -115,6 +138,7 @@ _SEVERITY = {
     Status.DUPLICATE: 0,
     Status.NOT_RERUNNABLE: 1,
     Status.REJECTED: 2,
+    Status.UNPARSEABLE_TIME: 2,
     Status.CAPPED: 3,
     Status.OVER_BUDGET: 3,
     Status.FAILED: 4,
@@ -158,6 +182,10 @@ class RecordError(BaseModel):
     cluster_id: str | None = None
     job_ids: tuple[str, ...] = ()
 
+    _printable = field_validator("source_id", "message", "cluster_id", "job_ids", mode="before")(
+        _printable_fields
+    )
+
 
 class FieldError(BaseModel):
     """One validation problem: which field, and what was wrong with it."""
@@ -166,6 +194,8 @@ class FieldError(BaseModel):
 
     field: str
     problem: str
+
+    _printable = field_validator("field", "problem", mode="before")(_printable_fields)
 
 
 class Acknowledged(BaseModel):
@@ -178,6 +208,10 @@ class Acknowledged(BaseModel):
     cluster_id: str | None = None
     job_ids: tuple[str, ...] = ()
     message: str
+
+    _printable = field_validator("source_id", "cluster_id", "job_ids", "message", mode="before")(
+        _printable_fields
+    )
 
 
 RecordError.model_rebuild()

@@ -63,7 +63,9 @@ def process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
     result = _process(records, inv)
     order: dict[tuple[str | None, str | None], int] = {}
     for record in records:
-        job_ids: tuple[str | None, ...] = record.job_ids or (None,)
+        job_ids: tuple[str | None, ...] = (
+            (record.job_id,) if isinstance(record, JobOutcome) else (record.job_ids or (None,))
+        )
         for job_id in job_ids:
             order.setdefault((record.cluster_id, job_id), len(order))
     result.outcomes.sort(key=lambda o: order.get((o.cluster_id, o.job_id), len(order)))
@@ -79,6 +81,8 @@ def _process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
             result.outcomes.extend(for_error(record))
         elif isinstance(record, Acknowledged):
             result.outcomes.extend(for_ack(record))
+        elif isinstance(record, JobOutcome):
+            result.outcomes.append(record)
         else:
             requests.append(record)
     jobs: list[Job] = []
@@ -106,12 +110,16 @@ def _process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
     claimed = decision.claimed
     if not claimed:
         return result
-    if settings.dry_run:
-        store.release([job.key for job in claimed], owner=inv.invocation_id)
+    watched = claimed if settings.dry_run else [job for job in claimed if job.request.report_only]
+    if watched:
+        store.release([job.key for job in watched], owner=inv.invocation_id)
+        why = "dry run (EHPC_RERUN_DRY_RUN)" if settings.dry_run else "report-only"
         result.outcomes.extend(
-            for_job(job, Status.DRY_RUN, message="dry run (EHPC_RERUN_DRY_RUN): would have been rerun")
-            for job in claimed
+            for_job(job, Status.DRY_RUN, message=f"{why}: would have been rerun") for job in watched
         )
+        watched_ids = {id(job) for job in watched}
+        claimed = [job for job in claimed if id(job) not in watched_ids]
+    if not claimed:
         return result
     try:
         executed = _execute(claimed, inv)

@@ -29,7 +29,10 @@ def _split(value: object) -> object:
 class Settings(BaseSettings):
     """Every knob of the function. Field ``foo_bar`` is the variable ``EHPC_RERUN_FOO_BAR``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # An empty variable means "not set": deploy tools pass unset values as "" (s.yaml ${env()}).
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # --- E-HPC ---------------------------------------------------------------------------------
     region: str | None = Field(

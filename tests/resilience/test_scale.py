@@ -39,12 +39,14 @@ def test_20_clusters_go_out_in_parallel(
     result = invoke([request(["1.scheduler"], cluster=c) for c in clusters])
     wall = time.monotonic() - started
 
-    # then all 20 calls overlapped: the wall time is far below 20 x 200 ms
+    # then the 20 calls overlapped: called one after the other they would take 20 x 200 ms = 4 s
+    # (bounds are loose on purpose: 2 busy cores; bench/ measures the real ratio)
     calls = sim.calls_for("RerunJobs")
     assert sorted(c.cluster_id for c in calls) == clusters
-    starts = [c.started_at for c in calls]
-    assert max(starts) - min(starts) < 0.2
-    assert wall < 1.5
+    starts = sorted(c.started_at for c in calls)
+    assert starts[-1] - starts[0] < 1.0
+    assert sum(1 for s in starts if s < starts[0] + 0.2) >= 5  # several in flight at once
+    assert wall < 2.0
     assert set(statuses(result).values()) == {"rerun"}
 
 

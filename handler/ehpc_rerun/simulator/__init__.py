@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .faults import Fault
 from .server import API_VERSION, Simulator
 from .signature import VerifyResult, verify
-from .state import ApiError, Fault, RecordedCall, SimCluster, SimJob, SimState, now_iso
+from .state import ApiError, RecordedCall, SimCluster, SimJob, SimState, now_iso
 
 __all__ = [
     "API_VERSION",

@@ -2,7 +2,8 @@
 
 Order for every request: latency sleep, V3 signature (:mod:`.signature`), nonce replay check,
 action and version (from the ``x-acs-action`` / ``x-acs-version`` headers only), the fault plan
-of that action, then the action itself. Every request is recorded, rejected ones included.
+of that action (:mod:`.faults`), then the action itself (:mod:`.actions`). Every request is
+recorded, rejected ones included.
 
 Error answers (JSON ``{"RequestId","HostId","Code","Message","Recommend"}``):
 
@@ -35,15 +36,13 @@ import json
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .signature import VerifyResult, verify
-from .state import ApiError, Fault, RecordedCall, SimState
+from .actions import CallContext, SimActions
+from .signature import verify
+from .state import ApiError, RecordedCall
 
 log = logging.getLogger(__name__)
 API_VERSION = "2018-04-12"
@@ -57,75 +56,6 @@ _DEFAULT_MESSAGES = {
     "InternalError": "The request processing has failed due to some unknown error.",
     "UnknownError": "The request processing has failed due to some unknown error.",
 }
-
-
-def _new_request_id() -> str:
-    return str(uuid.uuid4()).upper()
-
-
-@dataclass
-class _Call:
-    """Facts gathered about one request while it is handled (frozen into a RecordedCall)."""
-
-    handler: BaseHTTPRequestHandler
-    action: str
-    version: str
-    params: dict[str, str]
-    started_at: float
-    raw_query: str
-    request_id: str = field(default_factory=_new_request_id)
-    verified: VerifyResult = field(default_factory=lambda: VerifyResult(False))
-    fault: Fault | None = None
-    cluster_id: str | None = None
-    job_ids: list[str] = field(default_factory=list)
-    async_: bool | None = None
-    applied: bool = False
-
-
-def _required(call: _Call, name: str) -> str:
-    value = call.params.get(name)
-    if value is None or value == "":
-        raise ApiError(400, f"Missing{name}", f"{name} is mandatory for this action.")
-    return value
-
-
-def _invalid(name: str) -> ApiError:
-    return ApiError(400, "InvalidParams", f"The specified parameter {name} is invalid.")
-
-
-def _bool(call: _Call, name: str) -> bool | None:
-    value = call.params.get(name)
-    if value is None:
-        return None
-    if value.lower() not in ("true", "false"):
-        raise _invalid(name)
-    return value.lower() == "true"
-
-
-def _int(call: _Call, name: str, default: int, low: int, high: int) -> int:
-    value = call.params.get(name)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise _invalid(name) from None
-    if not low <= number <= high:
-        raise _invalid(name)
-    return number
-
-
-def _parse_jobs(raw: str) -> list[str]:
-    try:
-        jobs = json.loads(raw)
-    except ValueError:
-        raise _invalid("Jobs") from None
-    if not isinstance(jobs, list) or not 1 <= len(jobs) <= 100:
-        raise _invalid("Jobs")
-    ids = [j.get("Id") if isinstance(j, dict) else None for j in jobs]
-    if not all(isinstance(i, str) and i for i in ids):
-        raise _invalid("Jobs")
-    return [str(i) for i in ids]
 
 
 class _Server(ThreadingHTTPServer):
@@ -148,8 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
-class Simulator(SimState):
-    """The E-HPC simulator: the control API of :class:`SimState` plus the HTTP server.
+class Simulator(SimActions):
+    """The E-HPC simulator: the control API of :class:`SimState`, the actions and the HTTP server.
 
     ``access_keys`` maps AK id to secret; ``security_tokens`` maps AK id to the STS token it
     must present. Binds 127.0.0.1 only; ``port=0`` picks a free port.
@@ -175,11 +105,6 @@ class Simulator(SimState):
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._actions: dict[str, Callable[[_Call], dict[str, Any]]] = {
-            "RerunJobs": self._rerun_jobs,
-            "ListJobs": self._list_jobs,
-            "DescribeJob": self._describe_job,
-        }
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> Simulator:
@@ -241,7 +166,9 @@ class Simulator(SimState):
         if h.command == "POST" and "x-www-form-urlencoded" in (h.headers.get("content-type") or ""):
             params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         action = (h.headers.get("x-acs-action") or "").strip()
-        call = _Call(h, action, (h.headers.get("x-acs-version") or "").strip(), params, started, url.query)
+        call = CallContext(
+            h, action, (h.headers.get("x-acs-version") or "").strip(), params, started, url.query
+        )
         if self.latency > 0 and self._stopping.wait(self.latency):
             return
         call.verified = vr = verify(
@@ -291,7 +218,7 @@ class Simulator(SimState):
             return
         self._respond(call, status, payload)
 
-    def _error_body(self, call: _Call, err: ApiError) -> dict[str, Any]:
+    def _error_body(self, call: CallContext, err: ApiError) -> dict[str, Any]:
         rid = call.request_id
         return {
             "RequestId": rid,
@@ -301,7 +228,7 @@ class Simulator(SimState):
             "Recommend": f"https://api.aliyun.com/troubleshoot?q={err.code}&product=EHPC&requestId={rid}",
         }
 
-    def _respond(self, call: _Call, status: int, payload: dict[str, Any]) -> None:
+    def _respond(self, call: CallContext, status: int, payload: dict[str, Any]) -> None:
         h, data = call.handler, json.dumps(payload, ensure_ascii=False).encode("utf-8")
         retry_after = call.fault.retry_after if call.fault is not None and status >= 400 else None
         try:
@@ -317,7 +244,7 @@ class Simulator(SimState):
         except OSError as exc:  # the client gave up (e.g. read timeout during a hang)
             log.debug("client went away before the answer: %s", exc)
 
-    def _record(self, call: _Call, status: int, code: str | None, payload: dict[str, Any]) -> None:
+    def _record(self, call: CallContext, status: int, code: str | None, payload: dict[str, Any]) -> None:
         headers: dict[str, str] = {}
         for name, value in call.handler.headers.items():
             key = name.lower()
@@ -347,38 +274,3 @@ class Simulator(SimState):
                 raw_query=call.raw_query,
             )
         )
-
-    # ---- actions ------------------------------------------------------------------------
-    def _rerun_jobs(self, call: _Call) -> dict[str, Any]:
-        call.cluster_id = _required(call, "ClusterId")
-        self.cluster_or_404(call.cluster_id, require_running=True)
-        raw_jobs = _required(call, "Jobs")
-        call.job_ids = _parse_jobs(raw_jobs)
-        call.async_ = _bool(call, "Async")
-        self.rerun(call.cluster_id, call.job_ids)
-        call.applied = True
-        return {}
-
-    def _list_jobs(self, call: _Call) -> dict[str, Any]:
-        call.cluster_id = _required(call, "ClusterId")
-        self.cluster_or_404(call.cluster_id)
-        state = call.params.get("State", "all")
-        if state not in ("all", "finished", "notfinish"):
-            raise _invalid("State")
-        rerunable = bool(_bool(call, "Rerunable"))
-        page = _int(call, "PageNumber", 1, 1, 1_000_000)
-        size = _int(call, "PageSize", 10, 1, 50)
-        owner = call.params.get("Owner") or None
-        total, jobs = self.list_jobs(
-            call.cluster_id, state=state, owner=owner, rerunable=rerunable, page=page, size=size
-        )
-        return {"TotalCount": total, "PageNumber": page, "PageSize": size, "Jobs": {"JobInfo": jobs}}
-
-    def _describe_job(self, call: _Call) -> dict[str, Any]:
-        call.cluster_id = _required(call, "ClusterId")
-        self.cluster_or_404(call.cluster_id)
-        job_id = _required(call, "JobId")
-        call.job_ids = [job_id]
-        call.async_ = _bool(call, "Async")
-        info = self.describe_job(call.cluster_id, job_id)
-        return {"Message": {"JobInfo": json.dumps(info, ensure_ascii=False)}}

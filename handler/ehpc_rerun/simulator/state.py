@@ -1,21 +1,22 @@
-"""In-memory state of the E-HPC simulator: clusters, jobs, fault plan and recorded calls.
+"""In-memory state of the E-HPC simulator: clusters, jobs and recorded calls.
 
-Everything is guarded by one lock, so the HTTP handler threads and the test thread can use
-it concurrently. Domain errors are raised as :class:`ApiError` carrying the Alibaba code.
+Everything (the fault plan of :mod:`.faults` included) is guarded by one lock, so the HTTP
+handler threads and the test thread can use it concurrently. Domain errors are raised as
+:class:`ApiError` carrying the Alibaba code.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
+
+from .faults import FaultKind, FaultPlan
 
 RERUNNABLE_STATES = frozenset({"RUNNING", "QUEUED"})
 NONCE_TTL_SECONDS = 15 * 60 + 60
-FaultKind = Literal["fail", "drop", "hang", "throttle"]
 
 
 def now_iso() -> str:
@@ -73,30 +74,6 @@ class SimCluster:
     jobs: dict[str, SimJob] = field(default_factory=dict)
 
 
-@dataclass
-class Fault:
-    """One planned fault for one action. ``remaining`` counts down as calls consume it."""
-
-    kind: FaultKind
-    action: str
-    remaining: int = 1
-    code: str | None = None
-    status: int = 0
-    retry_after: int | None = None
-    message: str | None = None
-    seconds: float = 0.0
-    after_apply: bool = False
-
-
-@dataclass
-class _Throttle:
-    every: int
-    code: str
-    status: int
-    retry_after: int | None
-    count: int = 0
-
-
 @dataclass(frozen=True)
 class RecordedCall:
     """One HTTP request the simulator received (accepted or rejected).
@@ -127,7 +104,7 @@ class RecordedCall:
     raw_query: str = ""
 
 
-class SimState:
+class SimState(FaultPlan):
     """Clusters, jobs, faults and the call log; the public half of :class:`Simulator`."""
 
     def __init__(self) -> None:
@@ -135,8 +112,7 @@ class SimState:
         self.clusters: dict[str, SimCluster] = {}
         self._calls: list[RecordedCall] = []
         self._nonces: dict[str, float] = {}
-        self._faults: dict[str, deque[Fault]] = {}
-        self._throttles: dict[str, _Throttle] = {}
+        super().__init__()  # the fault plan, guarded by the same lock
 
     # ---- clusters and jobs ------------------------------------------------------------
     def add_cluster(self, cluster_id: str, *, region: str = "cn-hangzhou", status: str = "running") -> None:
@@ -281,80 +257,6 @@ class SimState:
                 return False
             self._nonces[nonce] = now + NONCE_TTL_SECONDS
             return True
-
-    # ---- faults ---------------------------------------------------------------------
-    def _add_fault(self, fault: Fault) -> None:
-        with self.lock:
-            self._faults.setdefault(fault.action, deque()).append(fault)
-
-    def fail_next(
-        self,
-        action: str,
-        code: str,
-        status: int,
-        *,
-        times: int = 1,
-        retry_after: int | None = None,
-        message: str | None = None,
-    ) -> None:
-        """The next ``times`` calls of ``action`` answer this error (``retry_after`` -> x-acs-retry-after)."""
-        self._add_fault(Fault("fail", action, times, code, status, retry_after, message))
-
-    def throttle_every(
-        self,
-        action: str,
-        n: int,
-        *,
-        code: str = "Throttling.User",
-        status: int = 400,
-        retry_after: int | None = None,
-    ) -> None:
-        """Calls n, 2n, 3n, ... of ``action`` (counted from now) answer throttling; n=0 disables."""
-        with self.lock:
-            if n <= 0:
-                self._throttles.pop(action, None)
-            else:
-                self._throttles[action] = _Throttle(n, code, status, retry_after)
-
-    def drop_connection_next(self, action: str, *, times: int = 1, after_apply: bool = False) -> None:
-        """Close the socket without an answer; ``after_apply`` processes the call first."""
-        self._add_fault(Fault("drop", action, times, after_apply=after_apply))
-
-    def hang_next(self, action: str, seconds: float, *, times: int = 1, after_apply: bool = True) -> None:
-        """Sleep ``seconds`` before answering; ``after_apply=False`` sleeps *before* processing."""
-        self._add_fault(Fault("hang", action, times, seconds=seconds, after_apply=after_apply))
-
-    def clear_faults(self) -> None:
-        with self.lock:
-            self._faults.clear()
-            self._throttles.clear()
-
-    def next_fault(self, action: str) -> Fault | None:
-        """Consume the fault for this call: queued faults first (in order), then throttling.
-
-        Called once per authenticated call of a known action; every such call advances the
-        ``throttle_every`` counter, even one answered by a queued fault.
-        """
-        with self.lock:
-            throttle = self._throttles.get(action)
-            if throttle is not None:
-                throttle.count += 1
-            queue = self._faults.get(action)
-            if queue:
-                head = queue[0]
-                head.remaining -= 1
-                if head.remaining <= 0:
-                    queue.popleft()
-                return replace(head, remaining=1)
-            if throttle is not None and throttle.count % throttle.every == 0:
-                return Fault(
-                    "throttle",
-                    action,
-                    code=throttle.code,
-                    status=throttle.status,
-                    retry_after=throttle.retry_after,
-                )
-            return None
 
     # ---- recorded calls -------------------------------------------------------------
     def _record_call(self, call: RecordedCall) -> None:

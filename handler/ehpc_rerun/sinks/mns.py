@@ -57,7 +57,8 @@ _TRANSIENT_CODES = frozenset(
 
 def content_md5(body: bytes) -> str:
     """MNS Content-MD5: base64 of the 32-character hex digest (not of the raw 16 bytes)."""
-    return base64.b64encode(hashlib.md5(body).hexdigest().encode("ascii")).decode("ascii")
+    digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    return base64.b64encode(digest.encode("ascii")).decode("ascii")
 
 
 def string_to_sign(
@@ -100,7 +101,7 @@ def _parse(body: bytes) -> ElementTree.Element | None:
     try:
         # The answer comes from the MNS endpoint we signed for; expat in CPython >= 3.7.1 refuses
         # entity-expansion bombs, and the body is capped by _http.
-        return ElementTree.fromstring(body)
+        return ElementTree.fromstring(body)  # noqa: S314 - see above: trusted endpoint, bounded body
     except ElementTree.ParseError:
         return None
 

@@ -8,13 +8,15 @@ into records: :class:`RerunRequest`, :class:`RecordError` (one bad record never 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ehpc_rerun.models import Acknowledged, RecordError, RerunRequest, SourceKind
+from ehpc_rerun.models import Acknowledged, JobOutcome, RecordError, RerunRequest, SourceKind
 from ehpc_rerun.settings import Settings
 
-Record = RerunRequest | RecordError | Acknowledged
+# JobOutcome: a finding reported as it is (e.g. the detector's unparseable_time), no decision needed.
+Record = RerunRequest | RecordError | Acknowledged | JobOutcome
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Unwrapped:
     """What a source made of an event."""
 
     kind: SourceKind
-    records: list[Record] = field(default_factory=list)
+    records: Sequence[Record] = field(default_factory=list)
     http: bool = False  # the caller waits for an HTTP response
     reply: HttpReply | None = None  # set when the HTTP request ends before the pipeline
     scan: dict[str, Any] | None = None  # an explicit detector scan request

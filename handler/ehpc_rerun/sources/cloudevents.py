@@ -18,6 +18,7 @@ it is accepted here too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ehpc_rerun.models import SourceKind
@@ -82,7 +83,7 @@ def classify(event: dict[str, Any]) -> SourceKind:
     return SourceKind.EVENTBRIDGE
 
 
-def _unwrap_one(item: Any, index: int, max_jobs: int) -> tuple[SourceKind, list[Record]]:
+def _unwrap_one(item: Any, index: int, max_jobs: int) -> tuple[SourceKind, Sequence[Record]]:
     if _is_raw_rocketmq(item):
         origin = Origin(SourceKind.ROCKETMQ, _str(item.get("msgId")), max_jobs)
         return SourceKind.ROCKETMQ, records_from_payload(item.get("body"), origin, index=index)

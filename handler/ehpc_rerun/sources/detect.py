@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ehpc_rerun.errors import InvalidEvent
-from ehpc_rerun.models import SourceKind
+from ehpc_rerun.models import SourceKind, printable
 from ehpc_rerun.settings import Settings
 
 from .base import Source, Unwrapped
@@ -74,7 +74,7 @@ def unwrap_event(event: Any, settings: Settings) -> Unwrapped:
         if source.matches(parsed):
             return source.unwrap(parsed, settings)
     shape = type(parsed).__name__
-    keys = ", ".join(sorted(str(k)[:40] for k in parsed)[:8]) if isinstance(parsed, dict) else ""
+    keys = ", ".join(sorted(printable(str(k)[:40]) for k in parsed)[:8]) if isinstance(parsed, dict) else ""
     raise InvalidEvent(
         f"unknown event shape ({shape}{': keys ' + keys if keys else ''}); expected an HTTP trigger event, "
         "CloudEvents (MNS queue, RocketMQ, Kafka, CloudMonitor), an MNS topic message, a timer event, or a "

@@ -27,7 +27,11 @@ class DirectSource:
     def matches(self, event: Any) -> bool:
         if isinstance(event, dict):
             return _request_shaped(event) or "scan" in event
-        return isinstance(event, list) and bool(event) and all(isinstance(i, dict) for i in event[:50])
+        if not isinstance(event, list) or not event:
+            return False
+        head = event[:50]
+        # a batch of objects, or one in which some element is a request: the others become RecordErrors
+        return all(isinstance(i, dict) for i in head) or any(_request_shaped(i) for i in head)
 
     def unwrap(self, event: Any, settings: Settings) -> Unwrapped:
         if isinstance(event, dict) and "scan" in event and len(event) == 1:

@@ -71,7 +71,7 @@ class HttpSource:
             http = HttpEvent.model_validate(event)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
+            where = ".".join(str(p) for p in first["loc"])[:200]  # loc may hold header names
             return _reply(400, "InvalidEvent", f"not a valid HTTP trigger event: {where}: {first['msg']}")
         method = http.requestContext.http.method.upper()
         path = http.requestContext.http.path or http.rawPath

@@ -75,7 +75,7 @@ def _check_token(settings: Settings, query: dict[str, str]) -> AuthResult:
             f"least {MIN_TOKEN_LENGTH} characters and add ?token=<it> to the alert callback URL",
         )
     given = query.get(TOKEN_QUERY, "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode()):
         return _deny(401, "InvalidToken", "the callback URL's token query parameter is missing or wrong")
     return AuthResult(True)
 
@@ -110,6 +110,6 @@ def _check_signature(settings: Settings, headers: dict[str, str], body: bytes, n
             f"timestamp is {int(skew) if math.isfinite(skew) else '?'} s away from server time",
         )
     expected = sign(secret, timestamp, body)
-    if not hmac.compare_digest(signature.strip().lower().encode(), expected.encode()):
+    if not hmac.compare_digest(signature.strip().lower().encode("utf-8", "surrogatepass"), expected.encode()):
         return _deny(401, "SignatureDoesNotMatch", "the request signature does not match the shared secret")
     return AuthResult(True, replay_key=f"http-replay:{expected}")

@@ -140,8 +140,9 @@ def to_request(item: dict[str, Any], origin: Origin, *, index: int | None = None
         "source": origin.source,
         "source_id": origin.source_id,
     }
-    if data["job_ids"] is None:
-        data.pop("job_ids")
+    for key in ("cluster_id", "job_ids", "region"):  # absent is "required", not "wrong type"
+        if data[key] is None:
+            data.pop(key)
     return validate_request(data, origin, index)
 
 
@@ -149,9 +150,14 @@ def validate_request(data: dict[str, Any], origin: Origin, index: int | None) ->
     try:
         return RerunRequest.model_validate(data)
     except ValidationError as exc:
+        errors = exc.errors()
+        # pydantic counts only the items that validated, so one bad job id also reports "at least 1
+        # item ... not 0" for job_ids: misleading when the caller did send job ids; keep the item errors
+        bad_items = any(len(e["loc"]) > 1 and e["loc"][0] == "job_ids" for e in errors)
         problems = tuple(
             FieldError(field=".".join(str(p) for p in err["loc"]) or "request", problem=_problem(err))
-            for err in exc.errors()
+            for err in errors
+            if not (bad_items and err["type"] == "too_short" and tuple(err["loc"]) == ("job_ids",))
         )
         cluster = data.get("cluster_id") if isinstance(data.get("cluster_id"), str) else None
         jobs = data.get("job_ids")
