@@ -3,6 +3,7 @@ invoke the real handler the way FC does (event as bytes, a context with STS cred
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -121,20 +122,32 @@ def request(jobs: list[str], cluster: str = CLUSTER, **extra: Any) -> dict[str, 
 
 
 def http_event(
-    body: str,
+    body: str | bytes | None,
     *,
     method: str = "POST",
-    content_type: str = "application/json",
+    content_type: str | None = "application/json",
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     path: str = "/rerun",
+    base64_body: bool = False,
+    request_id: str = "1-test-0001",
 ) -> dict[str, Any]:
+    """An FC 3.0 HTTP trigger event (fc-events.md §2.1). ``base64_body`` encodes the body as FC does."""
+    raw = body.encode() if isinstance(body, str) else body
+    if base64_body and raw is not None:
+        wire: str | None = base64.b64encode(raw).decode()
+    else:
+        wire = raw.decode("utf-8", errors="surrogateescape") if raw is not None else None
+    all_headers = {"User-Agent": "pytest"}
+    if content_type is not None:
+        all_headers["Content-Type"] = content_type
+    all_headers.update(headers or {})
     return {
         "version": "v1",
         "rawPath": path,
-        "body": body,
-        "isBase64Encoded": False,
-        "headers": {"Content-Type": content_type, **(headers or {})},
+        "body": wire,
+        "isBase64Encoded": base64_body,
+        "headers": all_headers,
         "queryParameters": query or {},
         "requestContext": {
             "accountId": "123456789012****",
@@ -147,7 +160,7 @@ def http_event(
                 "sourceIp": "127.0.0.1",
                 "userAgent": "pytest",
             },
-            "requestId": "1-test-request",
+            "requestId": request_id,
             "time": "2026-11-25T06:41:11Z",
             "timeEpoch": "1795588871895",
         },

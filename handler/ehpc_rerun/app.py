@@ -19,7 +19,7 @@ from .ehpc.client import EhpcClient
 from .ehpc.executor import EhpcApi
 from .ehpc.retry import Deadline
 from .errors import ConfigError, InvalidEvent, RedeliveryRequested, StateStoreUnavailable
-from .models import SourceKind
+from .models import SourceKind, printable
 from .pipeline import Invocation, PipelineResult, process
 from .report import InvocationReport
 from .responses import http_response, summary_body, summary_line
@@ -204,7 +204,7 @@ def handler(event: Any, context: Any) -> Any:
         raise RedeliveryRequested(
             f"{len(failures)} job(s) failed transiently and will be retried on redelivery: {names}{more}"
         )
-    return json.dumps(summary_line(report), ensure_ascii=False)
+    return printable(json.dumps(summary_line(report), ensure_ascii=False))
 
 
 def _sinks(config: Settings, creds: Credentials | None, invocation_id: str) -> list[Sink]:

@@ -19,7 +19,9 @@ CLUSTER_ID_PATTERN = r"^ehpc-[a-z0-9]{2,8}-[A-Za-z0-9]{1,40}$"
 REGION_PATTERN = r"^[a-z]{2,4}(-[a-z0-9]{1,20}){1,3}$"
 MAX_JOB_ID_LENGTH = 128
 MAX_REASON_LENGTH = 1000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0/C1 controls, plus invisible format characters that could spoof text in logs and chat messages:
+# zero-width, bidi embeddings/overrides/isolates, line/paragraph separators, BOM.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def _no_control_characters(value: str) -> str:
@@ -66,9 +68,14 @@ JobId = Annotated[
     AfterValidator(_job_id),
 ]
 Region = Annotated[str, StringConstraints(min_length=4, max_length=40, pattern=REGION_PATTERN)]
-Reason = Annotated[
-    str, StringConstraints(max_length=MAX_REASON_LENGTH), AfterValidator(_no_control_characters)
-]
+
+
+def _clean_reason(value: str) -> str:
+    """A reason is free text for people: control characters become spaces rather than a rejection."""
+    return _CONTROL.sub(" ", value)
+
+
+Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_LENGTH), AfterValidator(_clean_reason)]
 
 
 class SourceKind(str, Enum):

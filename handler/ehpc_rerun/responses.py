@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .models import Status
+from .models import Status, printable
 from .report import InvocationReport
 
 BAD = frozenset({Status.FAILED, Status.UNKNOWN, Status.REJECTED})
@@ -32,7 +32,7 @@ def http_response(
         "statusCode": status,
         "headers": {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
         "isBase64Encoded": False,
-        "body": json.dumps(payload, ensure_ascii=False),
+        "body": printable(json.dumps(payload, ensure_ascii=False)),
     }
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from ehpc_rerun.models import printable
 from ehpc_rerun.report import InvocationReport
 
 _lock = threading.Lock()
@@ -40,7 +41,7 @@ def utc_now_iso() -> str:
 
 def emit(record: dict[str, Any], stream: TextIO | None = None) -> None:
     """Write one JSON line (thread-safe, redacted, flushed)."""
-    line = redact(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str))
+    line = redact(printable(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)))
     out = stream if stream is not None else sys.stdout
     with _lock:
         out.write(line + "\n")

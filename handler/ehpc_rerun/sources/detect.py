@@ -36,7 +36,7 @@ def parse_event(event: bytes | bytearray | str | dict[str, Any] | list[Any]) -> 
         return event
     if isinstance(event, (bytes, bytearray)):
         try:
-            text = bytes(event).decode("utf-8")
+            text = bytes(event).decode("utf-8-sig")  # a leading BOM is not part of the JSON
         except UnicodeDecodeError:
             raise InvalidEvent("the event is not UTF-8 text; send JSON") from None
     else:

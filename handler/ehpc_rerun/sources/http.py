@@ -109,7 +109,6 @@ class HttpSource:
             return _reply(auth.status, auth.code, auth.message)
         request_id = http.requestContext.requestId
         if is_form:
-            origin = Origin(SourceKind.CLOUDMONITOR, request_id, settings.max_jobs_per_request)
             records = [cloudmonitor.from_form(text, request_id, settings.max_jobs_per_request)]
             return Unwrapped(SourceKind.CLOUDMONITOR, records, http=True, replay_key=auth.replay_key)
         origin = Origin(SourceKind.HTTP, request_id, settings.max_jobs_per_request)

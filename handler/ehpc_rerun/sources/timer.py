@@ -26,7 +26,7 @@ class TimerSource:
         source_id = f"{event.get('triggerName')}@{event.get('triggerTime')}"[:256]
         origin = Origin(self.kind, source_id, settings.max_jobs_per_request)
         payload = event.get("payload")
-        if payload in (None, "", {}):
+        if payload in (None, {}) or (isinstance(payload, str) and not payload.strip()):
             return Unwrapped(self.kind, scan={})
         if isinstance(payload, str):
             try:
