@@ -19,9 +19,9 @@ from .ehpc.client import EhpcClient
 from .ehpc.executor import EhpcApi
 from .ehpc.retry import Deadline
 from .errors import ConfigError, InvalidEvent, RedeliveryRequested, StateStoreUnavailable
-from .models import SourceKind, printable
-from .pipeline import Invocation, PipelineResult, process
-from .report import InvocationReport
+from .models import printable
+from .pipeline import Invocation, process
+from .report import build_report
 from .responses import http_response, summary_body, summary_line
 from .settings import Settings, load_settings
 from .sinks.base import Sink
@@ -190,7 +190,18 @@ def handler(event: Any, context: Any) -> Any:
     except _Replay as exc:
         return http_response(401, {"error": {"code": "ReplayedRequest", "message": str(exc)}}, invocation_id)
 
-    report = _report(unwrapped, result, config, invocation_id, started, started_at, context)
+    function = getattr(context, "function", None)
+    report = build_report(
+        outcomes=tuple(result.outcomes),
+        note=result.note,
+        source=unwrapped.kind.value,
+        invocation_id=invocation_id,
+        function_name=getattr(function, "name", None),
+        region=_region(config, context),
+        started_at=started_at,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        dry_run=config.dry_run,
+    )
     sink_credentials = creds_box[0] if creds_box else _optional_creds(context)
     sinks = _sinks(config, sink_credentials, invocation_id)
     dispatch(report, sinks, retries=config.sink_retries, deadline_s=max(deadline.remaining(), 0.0))
@@ -251,37 +262,3 @@ def _optional_creds(context: Any) -> Credentials | None:
         return credentials_from(context)
     except Exception:  # sinks that need credentials report their own error; the log sink does not
         return None
-
-
-def _report(
-    unwrapped: Unwrapped,
-    result: PipelineResult,
-    config: Settings,
-    invocation_id: str,
-    started: float,
-    started_at: str,
-    context: Any,
-) -> InvocationReport:
-    outcomes = tuple(result.outcomes)
-    worst = InvocationReport.worst(outcomes)
-    counts = InvocationReport.count(outcomes)
-    clusters = sorted({o.cluster_id for o in outcomes if o.cluster_id})
-    kind = unwrapped.kind.value if isinstance(unwrapped.kind, SourceKind) else str(unwrapped.kind)
-    text = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no jobs"
-    where = f" on {', '.join(clusters[:3])}{' and more' if len(clusters) > 3 else ''}" if clusters else ""
-    function = getattr(context, "function", None)
-    return InvocationReport(
-        invocation_id=invocation_id,
-        function_name=getattr(function, "name", None) if function else None,
-        region=_region(config, context),
-        source=kind,
-        started_at=started_at,
-        duration_ms=int((time.monotonic() - started) * 1000),
-        dry_run=config.dry_run,
-        counts=counts,
-        most_serious=worst,
-        needs_human=any(o.status.needs_human for o in outcomes),
-        note=result.note,
-        summary=f"{text}{where} (from {kind})",
-        outcomes=outcomes,
-    )

@@ -46,3 +46,37 @@ class InvocationReport(BaseModel):
 
     def outcomes_with(self, *statuses: Status) -> list[JobOutcome]:
         return [o for o in self.outcomes if o.status in statuses]
+
+
+def build_report(
+    *,
+    outcomes: tuple[JobOutcome, ...],
+    note: str | None,
+    source: str,
+    invocation_id: str,
+    function_name: str | None,
+    region: str | None,
+    started_at: str,
+    duration_ms: int,
+    dry_run: bool,
+) -> InvocationReport:
+    """The report of one invocation, with its one-line summary for people."""
+    counts = InvocationReport.count(outcomes)
+    clusters = sorted({o.cluster_id for o in outcomes if o.cluster_id})
+    text = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no jobs"
+    where = f" on {', '.join(clusters[:3])}{' and more' if len(clusters) > 3 else ''}" if clusters else ""
+    return InvocationReport(
+        invocation_id=invocation_id,
+        function_name=function_name,
+        region=region,
+        source=source,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        dry_run=dry_run,
+        counts=counts,
+        most_serious=InvocationReport.worst(outcomes),
+        needs_human=any(o.status.needs_human for o in outcomes),
+        note=note,
+        summary=f"{text}{where} (from {source})",
+        outcomes=outcomes,
+    )
