@@ -53,8 +53,12 @@ def test_scan_payload_is_passed_on() -> None:
     assert result.records == []
 
 
-def test_scan_payload_that_is_not_an_object_is_an_empty_scan() -> None:
-    assert unwrap(timer(json.dumps({"scan": True}))).scan == {}
+def test_scan_payload_that_is_not_an_object_is_rejected_not_turned_into_a_full_scan() -> None:
+    result = unwrap(timer(json.dumps({"scan": True})))
+    assert result.scan is None
+    [err] = errors_of(result)
+    assert err.code == "InvalidScan"
+    assert "must be an object" in err.message
 
 
 def test_single_request_and_list_payloads() -> None:

@@ -55,6 +55,11 @@ def list_one(cluster_id: str, api: EhpcApi, inv: Invocation, policy: RetryPolicy
     started = time.monotonic()
     log = Attempted()
     listing = Listing(cluster_id)
+    if inv.deadline.remaining() <= 0:  # a cluster not started in time is left for the next scan
+        listing.error = EhpcCallError(
+            "transient", "DeadlineReached", "the invocation ran out of time before this cluster was listed"
+        )
+        return listing
 
     def fetch() -> dict[str, JobInfo]:
         try:

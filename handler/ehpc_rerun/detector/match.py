@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ehpc_rerun.detector.rules import Rule, compiled
-from ehpc_rerun.detector.times import age_seconds, format_age, parse_time
+from ehpc_rerun.detector.times import age_seconds, format_age, instant, parse_time
 from ehpc_rerun.ehpc.client import JobInfo
 
 
@@ -100,7 +101,7 @@ def selects(rule: Rule, cluster_id: str, job: JobInfo) -> bool:
     return not (exclude.name_pattern is not None and compiled(exclude.name_pattern).search(job.name))
 
 
-def ages_of(job: JobInfo, now_ms: int) -> dict[str, int]:
+def ages_of(job: JobInfo, now: datetime) -> dict[str, int]:
     """Every age that can be read for the job's state, in whole seconds (for reports)."""
     fields = [("unchanged_s", job.last_modify_time)]
     if job.state == "RUNNING":
@@ -111,12 +112,13 @@ def ages_of(job: JobInfo, now_ms: int) -> dict[str, int]:
     for key, raw in fields:
         when = parse_time(raw)
         if when is not None:
-            ages[key] = int(age_seconds(when, now_ms))
+            ages[key] = int(age_seconds(when, now))
     return ages
 
 
 def judge(rules: Sequence[Rule], cluster_id: str, job: JobInfo, now_ms: int) -> Match | Unreadable | None:
     """The first rule's verdict on the job, or None if no rule matches."""
+    now = instant(now_ms)
     for rule in rules:
         if not selects(rule, cluster_id, job):
             continue
@@ -128,12 +130,12 @@ def judge(rules: Sequence[Rule], cluster_id: str, job: JobInfo, now_ms: int) -> 
             raw = _raw(job, check.ehpc_field)
             when = parse_time(raw)
             if when is None:
-                return Unreadable(rule, cluster_id, job, check.ehpc_field, raw, ages_of(job, now_ms))
-            measured.append((check, age_seconds(when, now_ms)))
+                return Unreadable(rule, cluster_id, job, check.ehpc_field, raw, ages_of(job, now))
+            measured.append((check, age_seconds(when, now)))
         if all(age > check.limit_s for check, age in measured):
             reason = f"rule {rule.name}: " + ", ".join(
                 f"{check.label} {format_age(age)} (> {format_age(check.limit_s)})" for check, age in measured
             )
             oldest = max(age for _, age in measured)
-            return Match(rule, cluster_id, job, ages_of(job, now_ms), reason, oldest)
+            return Match(rule, cluster_id, job, ages_of(job, now), reason, oldest)
     return None

@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -102,6 +103,7 @@ class Rule(BaseModel):
     exclude: Exclude = Field(default_factory=Exclude)
     max_jobs_per_scan: int = Field(default=DEFAULT_MAX_JOBS_PER_SCAN, ge=1, le=10_000)
     report_only: bool = False
+    _states: frozenset[str] = PrivateAttr(default=frozenset())
 
     @model_validator(mode="after")
     def _coherent(self) -> Rule:
@@ -127,11 +129,15 @@ class Rule(BaseModel):
                         f"states: {state} is listed but no age criterion applies to {state} jobs "
                         f"(set {own} or unchanged_for)"
                     )
+        self._states = self._derive_states()
         return self
 
     @property
     def effective_states(self) -> frozenset[str]:
         """The listed states; by default the states the age criteria speak of (both for unchanged_for)."""
+        return self._states
+
+    def _derive_states(self) -> frozenset[str]:
         if self.states:
             return frozenset(self.states)
         own = {

@@ -98,7 +98,14 @@ def format_age(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
-def age_seconds(then: datetime, now_ms: int) -> float:
-    """Seconds from ``then`` to ``now_ms`` (epoch milliseconds); negative when ``then`` is in the future."""
-    now = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=now_ms)
-    return (now - then).total_seconds()
+def instant(now_ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime."""
+    return _EPOCH_START + timedelta(milliseconds=now_ms)
+
+
+def age_seconds(then: datetime, now: datetime | int) -> float:
+    """Seconds from ``then`` to ``now`` (a datetime or epoch milliseconds); negative if ``then`` is later."""
+    return ((now if isinstance(now, datetime) else instant(now)) - then).total_seconds()
+
+
+_EPOCH_START = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ from ehpc_rerun.models import SourceKind
 from ehpc_rerun.settings import Settings
 
 from .base import Unwrapped
-from .payload import OWN_KEYS, Origin, records_from_payload
+from .payload import OWN_KEYS, Origin, records_from_payload, scan_request
 
 _API_KEYS = frozenset({"ClusterId", "Jobs"})
 
@@ -35,7 +35,9 @@ class DirectSource:
 
     def unwrap(self, event: Any, settings: Settings) -> Unwrapped:
         if isinstance(event, dict) and "scan" in event and len(event) == 1:
-            scan = event["scan"]
-            return Unwrapped(self.kind, scan=scan if isinstance(scan, dict) else {})
+            scan, rejected = scan_request(
+                event["scan"], Origin(self.kind, None, settings.max_jobs_per_request)
+            )
+            return Unwrapped(self.kind, rejected, scan=scan)
         origin = Origin(self.kind, None, settings.max_jobs_per_request)
         return Unwrapped(self.kind, records_from_payload(event, origin))

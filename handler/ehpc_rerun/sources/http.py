@@ -20,7 +20,7 @@ from ehpc_rerun.settings import Settings
 
 from . import cloudmonitor, http_auth
 from .base import HttpReply, Unwrapped
-from .payload import Origin, error_record, records_from_payload
+from .payload import Origin, error_record, records_from_payload, scan_request
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -117,13 +117,8 @@ class HttpSource:
         except (ValueError, RecursionError):
             return _reply(400, "InvalidJson", "the body is not valid JSON")
         if isinstance(payload, dict) and set(payload) == {"scan"}:
-            scan = payload["scan"]
-            return Unwrapped(
-                SourceKind.HTTP,
-                http=True,
-                scan=scan if isinstance(scan, dict) else {},
-                replay_key=auth.replay_key,
-            )
+            scan, rejected = scan_request(payload["scan"], origin)
+            return Unwrapped(SourceKind.HTTP, rejected, http=True, scan=scan, replay_key=auth.replay_key)
         records = (
             records_from_payload(payload, origin)
             if payload is not None

@@ -224,3 +224,11 @@ def _error(
 
 def error_record(origin: Origin, code: str, message: str, *, index: int | None = None) -> RecordError:
     return _error(origin, index, code, message)
+
+
+def scan_request(value: Any, origin: Origin) -> tuple[dict[str, Any] | None, list[Record]]:
+    """``{"scan": value}``: a detector scan when ``value`` is an object, else a rejected record."""
+    if isinstance(value, dict):
+        return value, []
+    problem = '"scan" must be an object such as {"scan": {}} or {"scan": {"clusters": [...]}}, '
+    return None, [_error(origin, None, "InvalidScan", problem + f"got {type(value).__name__}")]

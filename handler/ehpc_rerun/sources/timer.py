@@ -13,7 +13,7 @@ from ehpc_rerun.models import SourceKind
 from ehpc_rerun.settings import Settings
 
 from .base import Unwrapped
-from .payload import Origin, error_record, records_from_payload
+from .payload import Origin, error_record, records_from_payload, scan_request
 
 
 class TimerSource:
@@ -43,6 +43,6 @@ class TimerSource:
                     ],
                 )
         if isinstance(payload, dict) and "scan" in payload:
-            scan = payload["scan"]
-            return Unwrapped(self.kind, scan=scan if isinstance(scan, dict) else {})
+            scan, rejected = scan_request(payload["scan"], origin)
+            return Unwrapped(self.kind, rejected, scan=scan)
         return Unwrapped(self.kind, records_from_payload(payload, origin))
