@@ -12,12 +12,10 @@ import json
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .credentials import Credentials, credentials_from
-from .ehpc.client import EhpcClient
-from .ehpc.executor import EhpcApi
-from .ehpc.retry import Deadline
+from .deadline import Deadline
 from .errors import ConfigError, InvalidEvent, RedeliveryRequested, StateStoreUnavailable
 from .models import printable
 from .pipeline import Invocation, process
@@ -30,6 +28,10 @@ from .sinks.log import LogSink, emit, register_secrets, utc_now_iso
 from .sources.base import Unwrapped
 from .sources.detect import unwrap_event
 from .state.base import StateStore
+
+if TYPE_CHECKING:  # the E-HPC layer is imported only on the path that calls E-HPC
+    from .ehpc.client import EhpcClient
+    from .ehpc.executor import EhpcApi
 
 _lock = threading.Lock()
 _cache: dict[str, Any] = {}  # the validated settings (and detector rules) of this instance
@@ -52,9 +54,11 @@ def initialize(context: Any) -> None:
         settings.dingtalk_webhook,
     )
     register_secrets([secret.get_secret_value() for secret in secrets if secret is not None])
-    from .detector.rules import load_rules
+    rules = None
+    if settings.detector_rules or settings.detector_rules_file:
+        from .detector.rules import load_rules
 
-    rules = load_rules(settings)  # a bad rule document stops the function here, naming the rule and field
+        rules = load_rules(settings)  # a bad rule document stops the function here, naming rule and field
     with _lock:
         _cache["settings"] = settings
         _cache["rules"] = rules
@@ -88,6 +92,8 @@ def _store(config: Settings) -> StateStore:
 
 
 def _client(config: Settings, creds: Credentials, region: str) -> EhpcClient:
+    from .ehpc.client import EhpcClient
+
     ident = (region, creds.access_key_id, str(hash(creds.security_token)))
     with _lock:
         if ident not in _clients:

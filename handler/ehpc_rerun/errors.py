@@ -46,6 +46,14 @@ class SinkError(RerunError):
     code = "SinkError"
 
 
+class TransientSinkError(SinkError):
+    """A sink failure worth retrying (timeout, connection error, 5xx, throttling)."""
+
+
+class PermanentSinkError(SinkError):
+    """A sink failure a retry cannot fix (bad signature, unknown topic, ...): never retried."""
+
+
 class RedeliveryRequested(RerunError):
     """Raised at the end of a batch when some jobs failed transiently, so the trigger redelivers.
 

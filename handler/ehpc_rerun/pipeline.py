@@ -18,9 +18,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .ehpc.executor import EhpcApi, ExecutionConfig, run_plans
-from .ehpc.retry import Deadline, RetryPolicy
+from .deadline import Deadline
 from .errors import StateStoreUnavailable
 from .models import Acknowledged, JobOutcome, RecordError, RerunRequest, Status
 from .outcomes import for_ack, for_error, for_job
@@ -30,6 +30,10 @@ from .settings import Settings
 from .sinks.log import emit, utc_now_iso
 from .sources.base import Record
 from .state.base import StateStore
+
+if TYPE_CHECKING:  # imported in _execute: invalid, duplicate and dry-run events never load the E-HPC layer
+    from .ehpc.executor import EhpcApi
+    from .ehpc.retry import RetryPolicy
 
 DONE_STATUSES = frozenset({Status.RERUN, Status.UNKNOWN})
 
@@ -132,6 +136,9 @@ def _process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
 
 
 def _execute(claimed: list[Job], inv: Invocation) -> list[JobOutcome]:
+    from .ehpc.executor import ExecutionConfig, run_plans
+    from .ehpc.retry import RetryPolicy
+
     settings = inv.settings
     policy = inv.retry_policy or RetryPolicy(
         max_attempts=settings.retry_max_attempts,

@@ -6,10 +6,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ehpc_rerun.deadline import Deadline
 from ehpc_rerun.detector import scan_records
 from ehpc_rerun.detector.rules import RuleSet, parse_rules
 from ehpc_rerun.ehpc.client import JobInfo
-from ehpc_rerun.ehpc.retry import Deadline
 from ehpc_rerun.models import JobOutcome, RecordError, RerunRequest, SourceKind, Status
 from ehpc_rerun.pipeline import Invocation
 from ehpc_rerun.settings import Settings

@@ -8,9 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from ehpc_rerun.errors import ConfigError
+from ehpc_rerun.errors import ConfigError, PermanentSinkError, TransientSinkError
 from ehpc_rerun.models import Status
-from ehpc_rerun.sinks._http import PermanentSinkError, TransientSinkError
 from ehpc_rerun.sinks.dingtalk import DingTalkSink, sign
 
 from .fakes import DING_SECRET, DING_TOKEN, FakeDingTalk

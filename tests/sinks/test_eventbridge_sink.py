@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from ehpc_rerun.credentials import Credentials
-from ehpc_rerun.errors import ConfigError
+from ehpc_rerun.errors import ConfigError, PermanentSinkError, TransientSinkError
 from ehpc_rerun.models import Status
-from ehpc_rerun.sinks._http import PermanentSinkError, TransientSinkError
 from ehpc_rerun.sinks.eventbridge import EventBridgeSink, parse_endpoint
 
 from .fakes import AK, TOKEN, FakeEventBridge

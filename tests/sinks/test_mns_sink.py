@@ -9,9 +9,8 @@ import time
 import pytest
 
 from ehpc_rerun.credentials import Credentials
-from ehpc_rerun.errors import SinkError
+from ehpc_rerun.errors import PermanentSinkError, SinkError, TransientSinkError
 from ehpc_rerun.models import Status
-from ehpc_rerun.sinks._http import PermanentSinkError, TransientSinkError
 from ehpc_rerun.sinks.mns import MnsTopicSink, content_md5, signature, string_to_sign
 
 from .fakes import AK, TOKEN, FakeMns

@@ -22,13 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from ehpc_rerun.deadline import Deadline
 from ehpc_rerun.models import JobOutcome, Status
 from ehpc_rerun.outcomes import for_job
 from ehpc_rerun.plan import ClusterPlan, Job
 
 from .client import JobInfo
 from .errors import EhpcCallError
-from .retry import Attempted, Deadline, RetryPolicy, call_with_retry
+from .retry import Attempted, RetryPolicy, call_with_retry
 
 
 class EhpcApi(Protocol):

@@ -12,21 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from ehpc_rerun.deadline import Deadline
+
 from .errors import EhpcCallError, classify
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Deadline:
-    at: float  # time.monotonic() value
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
 
 
 @dataclass

@@ -13,17 +13,9 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ehpc_rerun.errors import SinkError
+from ehpc_rerun.errors import TransientSinkError
 
 MAX_RESPONSE_BYTES = 256 * 1024
-
-
-class TransientSinkError(SinkError):
-    """A failure worth retrying (timeout, connection error, 5xx, throttling)."""
-
-
-class PermanentSinkError(SinkError):
-    """A failure a retry cannot fix (bad signature, unknown topic, ...): the dispatcher does not retry."""
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ import time
 from collections.abc import Callable, Iterable
 from urllib.parse import urlencode
 
-from ehpc_rerun.errors import ConfigError
+from ehpc_rerun.errors import ConfigError, PermanentSinkError, TransientSinkError
 from ehpc_rerun.models import HUMAN_STATUSES
 from ehpc_rerun.report import InvocationReport
 
-from ._http import PermanentSinkError, Target, TransientSinkError, post
+from ._http import Target, post
 from .render import render_markdown, title
 
 DEFAULT_STATUSES = tuple(sorted(s.value for s in HUMAN_STATUSES))

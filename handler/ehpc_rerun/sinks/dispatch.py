@@ -16,10 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from ehpc_rerun.errors import SinkError
+from ehpc_rerun.errors import PermanentSinkError, SinkError
 from ehpc_rerun.report import InvocationReport
 
-from ._http import PermanentSinkError
 from .base import Sink
 from .log import emit, utc_now_iso
 

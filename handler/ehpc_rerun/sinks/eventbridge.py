@@ -39,10 +39,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehpc_rerun.credentials import Credentials
-from ehpc_rerun.errors import ConfigError
+from ehpc_rerun.errors import ConfigError, PermanentSinkError, TransientSinkError
 from ehpc_rerun.report import InvocationReport
 
-from ._http import PermanentSinkError, TransientSinkError
 from .render import STATUS_ORDER, most_serious, report_json_bytes
 
 MAX_DATA_BYTES = 60_000

@@ -40,9 +40,10 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from ehpc_rerun.credentials import Credentials
+from ehpc_rerun.errors import PermanentSinkError, TransientSinkError
 from ehpc_rerun.report import InvocationReport
 
-from ._http import PermanentSinkError, Target, TransientSinkError, post
+from ._http import Target, post
 from .render import most_serious, report_json_bytes
 
 NAMESPACE = "http://mns.aliyuncs.com/doc/v1/"
