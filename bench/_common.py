@@ -210,11 +210,20 @@ def seed(clusters: Mapping[str, int], prefix: str = "") -> dict[str, Any]:
 
 
 @contextmanager
-def simulator_process(clusters: Mapping[str, int], latency: float = 0.0) -> Iterator[str]:
-    """Start ``python -m ehpc_rerun.simulator`` on 127.0.0.1 (free port); yields its endpoint."""
+def simulator_process(
+    clusters: Mapping[str, int] | None = None,
+    latency: float = 0.0,
+    *,
+    seed_data: dict[str, Any] | None = None,
+) -> Iterator[str]:
+    """Start ``python -m ehpc_rerun.simulator`` on 127.0.0.1 (free port); yields its endpoint.
+
+    Seeded with ``clusters`` ({cluster id: number of RUNNING jobs}) or a whole ``seed_data`` document.
+    """
     with tempfile.TemporaryDirectory(prefix="ehpc-bench-sim-") as tmp:
         seed_file = Path(tmp) / "seed.json"
-        seed_file.write_text(json.dumps(seed(clusters)), encoding="utf-8")
+        data = seed_data if seed_data is not None else seed(clusters or {})
+        seed_file.write_text(json.dumps(data), encoding="utf-8")
         argv = [PY, "-m", "ehpc_rerun.simulator", "--host", "127.0.0.1", "--port", "0"]
         argv += ["--seed", str(seed_file), "--latency", str(latency)]
         argv += ["--access-key-id", AK_ID, "--access-key-secret", AK_SECRET, "--security-token", STS_TOKEN]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,15 +37,14 @@ from _common import (  # bench/ is put on sys.path first when run as a script
     AK_ID,
     AK_SECRET,
     HANDLER,
-    PY,
     STS_TOKEN,
     Figure,
-    bench_env,
     figure,
     median,
     quiet_stdout,
     runs,
     settings_env,
+    simulator_process,
 )
 
 if str(HANDLER) not in sys.path:
@@ -95,32 +93,6 @@ def _seed() -> dict[str, Any]:
             )
         clusters.append({"id": cluster, "jobs": jobs})
     return {"clusters": clusters}
-
-
-@contextmanager
-def _simulator() -> Iterator[str]:
-    """``python -m ehpc_rerun.simulator`` on 127.0.0.1, seeded, 50 ms per call; yields its endpoint."""
-    with tempfile.TemporaryDirectory(prefix="ehpc-bench-detector-") as tmp:
-        seed = Path(tmp) / "seed.json"
-        seed.write_text(json.dumps(_seed()), encoding="utf-8")
-        argv = [PY, "-m", "ehpc_rerun.simulator", "--host", "127.0.0.1", "--port", "0", "--seed", str(seed)]
-        argv += ["--latency", str(LATENCY), "--access-key-id", AK_ID, "--access-key-secret", AK_SECRET]
-        argv += ["--security-token", STS_TOKEN]
-        proc = subprocess.Popen(
-            argv, cwd=HANDLER, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        try:
-            line = proc.stdout.readline() if proc.stdout else ""
-            if "listening on " not in line:
-                raise RuntimeError(f"simulator did not start: {line!r}")
-            yield line.rsplit("listening on ", 1)[1].strip()
-        finally:
-            proc.terminate()  # our own child, by its handle
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 class _Calls:
@@ -214,7 +186,10 @@ def _measure(endpoint: str, state: str, n: int) -> dict[str, list[dict[str, Any]
 
 def run() -> dict[str, object]:
     n = runs(3)
-    with tempfile.TemporaryDirectory(prefix="ehpc-bench-detector-state-") as tmp, _simulator() as endpoint:
+    with (
+        tempfile.TemporaryDirectory(prefix="ehpc-bench-detector-state-") as tmp,
+        simulator_process(latency=LATENCY, seed_data=_seed()) as endpoint,
+    ):
         results = _measure(endpoint, f"sqlite:///{Path(tmp) / 'state.db'}", n)
     pool, default, alone = results["pool"], results["default"], results["alone"]
     expected = math.ceil(JOBS / PAGE)
