@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .credentials import Credentials, credentials_from
 from .deadline import Deadline
-from .errors import ConfigError, InvalidEvent, RedeliveryRequested, StateStoreUnavailable
+from .errors import ConfigError, InvalidEvent, RedeliveryRequested, RerunError, StateStoreUnavailable
 from .models import printable
 from .pipeline import Invocation, process
 from .report import build_report
@@ -175,26 +175,10 @@ def handler(event: Any, context: Any) -> Any:
 
             records.extend(scan_records(unwrapped.scan, inv, _cache.get("rules")))
         result = process(records, inv)
-    except StateStoreUnavailable as exc:
-        emit(
-            {
-                "type": "ehpc_rerun.error",
-                "time": utc_now_iso(),
-                "invocation_id": invocation_id,
-                "error_code": exc.code,
-                "message": exc.message + "; nothing was rerun, the event is left for redelivery",
-            }
-        )
-        if unwrapped.http:
-            return http_response(
-                503,
-                {"error": {"code": exc.code, "message": exc.message}},
-                invocation_id,
-                {"Retry-After": "30"},
-            )
-        raise
     except _Replay as exc:
         return http_response(401, {"error": {"code": "ReplayedRequest", "message": str(exc)}}, invocation_id)
+    except Exception as exc:  # no decision could be made or recorded: say why, then redeliver
+        return _failed(exc, unwrapped.http, invocation_id)
 
     function = getattr(context, "function", None)
     report = build_report(
@@ -222,6 +206,26 @@ def handler(event: Any, context: Any) -> Any:
             f"{len(failures)} job(s) failed transiently and will be retried on redelivery: {names}{more}"
         )
     return printable(json.dumps(summary_line(report), ensure_ascii=False))
+
+
+def _failed(exc: Exception, http: bool, invocation_id: str) -> Any:
+    """Nothing was rerun (claims were released): write why. HTTP callers get JSON; triggers redeliver."""
+    code = exc.code if isinstance(exc, RerunError) else "InternalError"
+    message = exc.message if isinstance(exc, RerunError) else f"{type(exc).__name__}: {str(exc)[:300]}"
+    emit(
+        {
+            "type": "ehpc_rerun.error",
+            "time": utc_now_iso(),
+            "invocation_id": invocation_id,
+            "error_code": code,
+            "message": f"{message}; nothing was rerun, the event is left for redelivery",
+        }
+    )
+    if not http:
+        raise exc
+    status = 503 if isinstance(exc, StateStoreUnavailable) else 500
+    headers = {"Retry-After": "30"} if status == 503 else {}
+    return http_response(status, {"error": {"code": code, "message": message}}, invocation_id, headers)
 
 
 def _sinks(config: Settings, creds: Credentials | None, invocation_id: str) -> list[Sink]:

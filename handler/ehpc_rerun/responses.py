@@ -10,6 +10,7 @@ HTTP status codes (also in the README):
 | 400 | the request was invalid as a whole: every record rejected; the body lists each error |
 | 502 | every job failed permanently at E-HPC or has an unknown fate |
 | 503 | every job failed transiently (Retry-After set), or the state store is down |
+| 500 | no decision could be made at all (e.g. MissingCredentials); nothing was rerun |
 | 401, 404, 405, 413, 415 | auth, path, method, size and content-type checks, before any work |
 """
 

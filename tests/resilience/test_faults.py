@@ -183,3 +183,36 @@ def test_connection_refused_is_transient_and_nothing_is_lost(
     with pytest.raises(RedeliveryRequested, match="ConnectionFailed"):
         invoke(request(["1.scheduler"]))
     assert '"status":"failed"' in capsys.readouterr().out
+
+
+def test_a_bug_in_one_clusters_run_keeps_the_others_and_never_repeats_blindly(
+    sim: Simulator,
+    settings_env: Callable[..., None],
+    invoke: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given two clusters, and an unexpected error while running the second one
+    from ehpc_rerun.ehpc import executor
+
+    sim.add_cluster("ehpc-hz-other02")
+    sim.add_job("ehpc-hz-other02", "1.pbs")
+    real = executor.run_cluster
+
+    def broken(plan: Any, api: Any, config: Any) -> Any:
+        if plan.cluster_id == "ehpc-hz-other02":
+            raise RuntimeError("unexpected")
+        return real(plan, api, config)
+
+    monkeypatch.setattr(executor, "run_cluster", broken)
+    event = [request(["1.scheduler"]), request(["1.pbs"], cluster="ehpc-hz-other02")]
+    first = invoke(event)
+    monkeypatch.setattr(executor, "run_cluster", real)
+    second = invoke(event)
+
+    # then the healthy cluster was rerun, the broken one is 'unknown' (maybe sent), and neither repeats
+    assert statuses(first) == {f"{CLUSTER}/1.scheduler": "rerun", "ehpc-hz-other02/1.pbs": "unknown"}
+    broken_outcome = next(o for o in first["outcomes"] if o["job_id"] == "1.pbs")
+    assert broken_outcome["error_code"] == "InternalError"
+    assert "RuntimeError" in broken_outcome["message"]
+    assert set(statuses(second).values()) == {"duplicate"}
+    assert sim.rerun_job_ids() == ["1.scheduler"]

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+
 from ehpc_rerun.simulator import Simulator
 from ehpc_rerun.sources.http_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from tests.conftest import CLUSTER, http_event, request
@@ -152,3 +154,28 @@ def test_cloudmonitor_callback_needs_the_url_token_in_anonymous_mode(
     assert refused["statusCode"] == 401
     assert accepted["statusCode"] == 200
     assert sim.rerun_job_ids() == ["3.scheduler"]
+
+
+def test_http_call_without_credentials_gets_json_500_naming_the_fix(
+    sim: Simulator, settings_env: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a function without a role (no context.credentials, no ALIBABA_CLOUD_* variables)
+    from ehpc_rerun import app
+    from ehpc_rerun.localrun import LocalContext
+
+    for name in (
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    event = json.dumps(http_event(json.dumps(request(["1.scheduler"])))).encode()
+    response = app.handler(event, LocalContext(credentials=None))
+
+    # then the caller gets JSON with the code and what to do, never a traceback
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 500
+    assert body["error"]["code"] == "MissingCredentials"
+    assert "role" in body["error"]["message"]
+    assert "Traceback" not in response["body"]
+    assert sim.calls_for("RerunJobs") == []

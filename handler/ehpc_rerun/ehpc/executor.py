@@ -53,12 +53,31 @@ def run_plans(
     plans: Sequence[ClusterPlan], api_for: Callable[[str], EhpcApi], config: ExecutionConfig
 ) -> list[JobOutcome]:
     """Run every cluster's plan; clusters in parallel, results in plan order."""
+    apis = [api_for(plan.region) for plan in plans]  # credentials are resolved before any call
     if len(plans) == 1 or config.max_parallel == 1:
-        return [o for plan in plans for o in run_cluster(plan, api_for(plan.region), config)]
+        return [o for plan, api in zip(plans, apis, strict=True) for o in _guarded(plan, api, config)]
     workers = min(config.max_parallel, len(plans))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ehpc-cluster") as pool:
-        futures = [pool.submit(run_cluster, plan, api_for(plan.region), config) for plan in plans]
+        futures = [pool.submit(_guarded, plan, api, config) for plan, api in zip(plans, apis, strict=True)]
         return [o for future in futures for o in future.result()]
+
+
+def _guarded(plan: ClusterPlan, api: EhpcApi, config: ExecutionConfig) -> list[JobOutcome]:
+    """One cluster's run; a bug in it must not discard the other clusters' results.
+
+    Whatever was sent before the failure may have happened, so the cluster's jobs are reported ``unknown``
+    (their claims are kept: never repeated blindly), like a call whose answer was lost.
+    """
+    try:
+        return run_cluster(plan, api, config)
+    except Exception as exc:  # classified below: reported per job, not swallowed
+        message = (
+            f"internal error while rerunning on this cluster ({type(exc).__name__}: {str(exc)[:200]}); "
+            "the jobs may have been rerun: check them in the E-HPC console"
+        )
+        return [
+            for_job(job, Status.UNKNOWN, error_code="InternalError", message=message) for job in plan.jobs
+        ]
 
 
 def _failed(job: Job, error: EhpcCallError, attempts: int, status: Status = Status.FAILED) -> JobOutcome:
