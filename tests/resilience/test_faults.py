@@ -216,3 +216,41 @@ def test_a_bug_in_one_clusters_run_keeps_the_others_and_never_repeats_blindly(
     assert "RuntimeError" in broken_outcome["message"]
     assert set(statuses(second).values()) == {"duplicate"}
     assert sim.rerun_job_ids() == ["1.scheduler"]
+
+
+def test_all_faults_at_once_then_redelivery_every_job_accounted_for_and_none_rerun_twice(
+    sim: Simulator, settings_env: Callable[..., None], invoke: Callable[..., dict[str, Any]]
+) -> None:
+    # given three clusters, 30 jobs in calls of 5, and E-HPC throttling every 2nd call, answering 503 to the
+    # first two and dropping one connection after applying the rerun
+    settings_env(jobs_per_call=5, retry_max_attempts=3, max_parallel_clusters=3)
+    clusters = [CLUSTER, "ehpc-hz-chaos02", "ehpc-hz-chaos03"]
+    for cluster in clusters[1:]:
+        sim.add_cluster(cluster)
+        for n in range(1, 11):
+            sim.add_job(cluster, f"{n}.scheduler")
+    event = [request([f"{n}.scheduler" for n in range(1, 11)], cluster=c) for c in clusters]
+    sim.throttle_every("RerunJobs", 2)
+    sim.fail_next("RerunJobs", "ServiceUnavailable", 503, times=2)
+    sim.drop_connection_next("RerunJobs", after_apply=True)
+
+    # when the trigger redelivers for as long as the handler asks it to
+    final: dict[str, str] = {}
+    for _ in range(6):
+        try:
+            final.update(statuses(invoke(event)))
+            break
+        except RedeliveryRequested:
+            continue
+
+    # then every job has a final outcome: rerun this time, or earlier (duplicate on the replay)
+    wanted = {f"{c}/{n}.scheduler" for c in clusters for n in range(1, 11)}
+    assert set(final) == wanted
+    assert set(final.values()) <= {"rerun", "duplicate"}
+    # (the faults really happened)
+    codes = [(c.status, c.fault) for c in sim.calls_for("RerunJobs")]
+    assert (503, "fail") in codes and (0, "drop") in codes and (400, "throttle") in codes
+    # and E-HPC saw each job rerun exactly once, whatever the faults
+    for cluster in clusters:
+        for n in range(1, 11):
+            assert sim.job(cluster, f"{n}.scheduler").rerun_count == 1, (cluster, n)
