@@ -85,6 +85,17 @@ def settings_env(
     app.reset()
 
 
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function without a RAM role: no context credentials and no ALIBABA_CLOUD_* variables."""
+    for name in (
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 def context(**overrides: Any) -> LocalContext:
     return LocalContext(credentials=LocalCredentials(KEY_ID, SECRET, TOKEN), **overrides)
 

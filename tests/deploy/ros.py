@@ -44,29 +44,27 @@ INTRINSICS = frozenset(
 )
 
 
-@cache
-def load_template() -> dict[str, Any]:
-    # safe_load: the template uses only the long `Ref:` / `Fn::...:` map forms, no YAML tags.
-    with TEMPLATE.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+def _load(path: Path) -> dict[str, Any]:
+    # safe_load: the templates use only the long `Ref:` / `Fn::...:` map forms, no YAML tags.
+    with path.open(encoding="utf-8") as fh:
+        data = json.load(fh) if path.suffix == ".json" else yaml.safe_load(fh)
     assert isinstance(data, dict)
     return data
+
+
+@cache
+def load_template() -> dict[str, Any]:
+    return _load(TEMPLATE)
 
 
 @cache
 def load_s_yaml() -> dict[str, Any]:
-    with S_YAML.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
-    assert isinstance(data, dict)
-    return data
+    return _load(S_YAML)
 
 
 @cache
 def load_specs() -> dict[str, Any]:
-    with SPECS.open(encoding="utf-8") as fh:
-        data = json.load(fh)
-    assert isinstance(data, dict)
-    return data
+    return _load(SPECS)
 
 
 def intrinsic(node: Any) -> tuple[str, Any] | None:

@@ -40,11 +40,9 @@ def test_invoke_runs_an_event_file_through_the_handler_and_prints_the_result(
 def test_invoke_of_a_sample_without_credentials_reports_the_missing_role(
     sim: Simulator,
     settings_env: Callable[..., None],
-    monkeypatch: pytest.MonkeyPatch,
+    no_credentials: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
-        monkeypatch.delenv(name, raising=False)
     assert main(["invoke", str(EVENTS / "direct-request.json")]) == 1
     assert "MissingCredentials" in capsys.readouterr().err
     assert sim.calls_for("RerunJobs") == []

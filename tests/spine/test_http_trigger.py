@@ -8,8 +8,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
-
 from ehpc_rerun.simulator import Simulator
 from ehpc_rerun.sources.http_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from tests.conftest import CLUSTER, http_event, request
@@ -157,18 +155,12 @@ def test_cloudmonitor_callback_needs_the_url_token_in_anonymous_mode(
 
 
 def test_http_call_without_credentials_gets_json_500_naming_the_fix(
-    sim: Simulator, settings_env: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, settings_env: Callable[..., None], no_credentials: None
 ) -> None:
     # given a function without a role (no context.credentials, no ALIBABA_CLOUD_* variables)
     from ehpc_rerun import app
     from ehpc_rerun.localrun import LocalContext
 
-    for name in (
-        "ALIBABA_CLOUD_ACCESS_KEY_ID",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-        "ALIBABA_CLOUD_SECURITY_TOKEN",
-    ):
-        monkeypatch.delenv(name, raising=False)
     event = json.dumps(http_event(json.dumps(request(["1.scheduler"])))).encode()
     response = app.handler(event, LocalContext(credentials=None))
 

@@ -91,14 +91,8 @@ def test_credentials_come_from_the_environment_when_the_context_has_none(
 
 
 def test_no_credentials_at_all_is_a_clear_error_and_no_job_stays_claimed(
-    sim: Simulator, settings_env: Callable[..., None], monkeypatch: pytest.MonkeyPatch, invoke: Invoke
+    sim: Simulator, settings_env: Callable[..., None], no_credentials: None, invoke: Invoke
 ) -> None:
-    for name in (
-        "ALIBABA_CLOUD_ACCESS_KEY_ID",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-        "ALIBABA_CLOUD_SECURITY_TOKEN",
-    ):
-        monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigError, match="give the function a role"):
         app.handler(json.dumps(request(["1.scheduler"])).encode(), LocalContext(credentials=None))
     # the claim was released: with credentials the job is rerun, not reported as a duplicate
