@@ -132,14 +132,68 @@ def test_mixed_batch_with_broken_elements_still_yields_the_valid_ones() -> None:
     assert len(result.records) == 6
 
 
-@pytest.mark.parametrize("element", [{"foo": 1}, 42, "text", None, [1, 2]])
-def test_non_cloudevent_element_is_a_record_error(element: Any) -> None:
-    # given a batch whose second element is not a CloudEvent
+@pytest.mark.parametrize(
+    ("element", "message"),
+    [
+        ({"foo": 1}, "batch element is not a CloudEvent"),
+        (42, "batch element is not a CloudEvent"),
+        (None, "batch element is not a CloudEvent"),
+        ([1, 2], "batch element is not a CloudEvent"),
+        ("text", "batch element is a string but not a CloudEvent in JSON"),
+        ('{"specversion": "1.0", "data": ', "batch element is a string but not a CloudEvent in JSON"),
+        ('{"specversion": "1.0"}', "batch element is a string but not a CloudEvent in JSON"),
+    ],
+)
+def test_non_cloudevent_element_is_a_record_error(element: Any, message: str) -> None:
+    # given a batch whose second element is not a CloudEvent (nor one serialised as a JSON string)
     result = unwrap([mns(req("1.s")), element])
     # then the first is a request and the second an error at index 1
     assert jobs(result) == [(CLUSTER, ("1.s",))]
     [err] = errors_of(result)
-    assert (err.index, err.code, err.message) == (1, "InvalidEvent", "batch element is not a CloudEvent")
+    assert (err.index, err.code, err.message) == (1, "InvalidEvent", message)
+
+
+# --- CloudEvents as JSON strings (Kafka through EventBridge, as the FC Go runtime SDK documents it) ------
+
+
+def test_kafka_strings_sample_yields_the_valid_elements_and_rejects_the_bad_one() -> None:
+    # given the sample: a JSON array of strings, each a Kafka CloudEvent in JSON
+    # (aliyun/fc-runtime-go-sdk events/README_KAFKA_EVENTBRIDGE.md); the third carries the SDK doc's own
+    # value, a Python bytes repr b'{...}' that is no request
+    raw = load_event_json("eventbridge-kafka-strings.json")
+    assert all(isinstance(item, str) for item in raw)
+    # when unwrapped
+    result = unwrap(raw)
+    # then each valid string became a Kafka request tagged with its CloudEvent id
+    assert result.kind is SourceKind.KAFKA
+    assert jobs(result) == [("ehpc-hz-demo01", ("19.scheduler",)), ("ehpc-hz-demo01", ("20.scheduler",))]
+    assert [r.source_id for r in requests_of(result)] == [
+        "1cb591f9-987e-41d9-b974-0342e9ac0019",
+        "1cb591f9-987e-41d9-b974-0342e9ac0020",
+    ]
+    # and the bad one is an error at its index, not the end of the batch
+    [err] = errors_of(result)
+    assert (err.index, err.code, err.source) == (2, "InvalidPayload", SourceKind.KAFKA)
+    assert err.message.startswith("message body is not JSON")
+
+
+def test_strings_and_objects_in_one_batch_take_the_same_path() -> None:
+    # given the same Kafka CloudEvent once as an object and once as a JSON string
+    event = load_event_json("eventbridge-kafka.json")[1]
+    # when both are unwrapped in one batch
+    result = unwrap([event, json.dumps(event)])
+    # then both become the same request
+    assert jobs(result) == [("ehpc-hz-demo01", ("9.scheduler",))] * 2
+    assert errors_of(result) == []
+
+
+def test_a_list_of_plain_strings_is_still_an_unknown_shape() -> None:
+    # given a list of strings none of which looks like a CloudEvent
+    from ehpc_rerun.errors import InvalidEvent
+
+    # when unwrapped, then the whole event is refused, naming the shapes accepted
+    with pytest.raises(InvalidEvent, match="unknown event shape"):
+        unwrap(["hello", "world"])
 
 
 def test_more_than_ten_thousand_events_is_one_error() -> None:

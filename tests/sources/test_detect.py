@@ -18,19 +18,22 @@ EXPECTED_KIND = {
     "direct-request.json": SourceKind.DIRECT,
     "eventbridge-cloudmonitor-alert.json": SourceKind.CLOUDMONITOR,
     "eventbridge-kafka.json": SourceKind.KAFKA,
+    "eventbridge-kafka-strings.json": SourceKind.KAFKA,
     "eventbridge-mns-queue.json": SourceKind.MNS_QUEUE,
     "eventbridge-rocketmq.json": SourceKind.ROCKETMQ,
     "http-api-form.json": SourceKind.HTTP,
     "http-cloudmonitor-callback.json": SourceKind.CLOUDMONITOR,
     "http-cloudmonitor-ok.json": SourceKind.CLOUDMONITOR,
     "http-json-request.json": SourceKind.HTTP,
+    "http-no-content-type.json": SourceKind.HTTP,
+    "http-octet-stream.json": SourceKind.HTTP,
     "mns-topic-json.json": SourceKind.MNS_TOPIC,
     "mns-topic-stream-attrs.json": SourceKind.MNS_TOPIC,
     "mns-topic-stream-raw.txt": SourceKind.MNS_TOPIC,
     "timer-requests.json": SourceKind.TIMER,
 }
-# the only sample with a deliberately invalid record
-EXPECTED_ERRORS = {"direct-batch-mixed.json": 1}
+# the samples with a deliberately invalid record
+EXPECTED_ERRORS = {"direct-batch-mixed.json": 1, "eventbridge-kafka-strings.json": 1}
 
 
 def invalid(event: Any) -> InvalidEvent:

@@ -9,6 +9,7 @@ import time
 import pytest
 from pydantic import SecretStr
 
+from ehpc_rerun import __version__
 from ehpc_rerun.models import Acknowledged, RecordError, RerunRequest, SourceKind
 from ehpc_rerun.settings import Settings
 from ehpc_rerun.sources import http_auth
@@ -215,21 +216,34 @@ def test_form_with_too_many_fields_is_an_error_record_not_a_crash() -> None:
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "get"])
-@pytest.mark.parametrize("path", ["/health", "/health/", "/2023-03-30/functions/f/health", "/"])
+@pytest.mark.parametrize("path", ["/health", "/health/", "/2023-03-30/functions/f/health", "/ehpc/health"])
 def test_health_check_replies_200_without_records(method: str, path: str) -> None:
-    # given GET (or HEAD) on a health path
+    # given GET (or HEAD) on /health, with or without a prefix (custom-domain route, invoke API path)
     result = unwrap(http_event(None, method=method, path=path, content_type=None))
-    # then a 200 reply and nothing to process
+    # then a 200 reply with exactly the health body, and nothing to process
     assert result.reply is not None
     assert result.reply.status == 200
-    assert result.reply.body["status"] == "ok"
-    assert result.reply.body["service"] == "ehpc-rerun"
+    assert result.reply.body == {"status": "ok", "service": "ehpc-rerun", "version": __version__}
     assert result.records == []
 
 
-def test_get_on_another_path_is_404() -> None:
-    result = unwrap(http_event(None, method="GET", path="/rerun"))
-    assert error_code(result)[:2] == (404, "NotFound")
+@pytest.mark.parametrize("path", ["/", "", "/rerun", "/healthz", "/health/x", "/my-health", "/HEALTH"])
+def test_get_on_a_path_the_readme_does_not_list_is_404(path: str) -> None:
+    # given GET on a path other than /health (regression: GET / answered 200 like /health)
+    result = unwrap(http_event(None, method="GET", path=path, content_type=None))
+    # then 404 with the JSON error naming what GET serves
+    status, code, message = error_code(result)
+    assert (status, code) == (404, "NotFound")
+    assert message == "GET serves only /health; send rerun requests with POST"
+    assert result.records == []
+
+
+def test_the_decoded_path_decides_the_route() -> None:
+    # given FC's URL-encoded rawPath and the decoded requestContext.http.path (fc-events.md §2.1)
+    event = http_event(None, method="GET", path="/health", content_type=None)
+    event["rawPath"] = "/%68ealth"
+    # then the decoded path is the one routed
+    assert unwrap(event).reply.status == 200  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
@@ -243,13 +257,69 @@ def test_other_methods_are_405_with_allow_header(method: str) -> None:
     assert result.records == []
 
 
-@pytest.mark.parametrize("ctype", ["text/plain", "application/xml", "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "ctype", ["application/xml", "multipart/form-data; boundary=x", "text/html", "image/png"]
+)
 def test_unknown_content_type_is_415(ctype: str) -> None:
+    # given a JSON request body labelled with a type that is neither JSON, form nor unlabelled
     result = unwrap(http_event(request_body(["1.s"]), content_type=ctype))
+    # then 415 naming the type and what to send
     status, code, message = error_code(result)
     assert (status, code) == (415, "UnsupportedMediaType")
     assert repr(ctype.split(";")[0]) in message
     assert "application/json" in message
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    ["application/octet-stream", "text/plain", "text/plain; charset=utf-8", "Application/Octet-Stream", None],
+)
+@pytest.mark.parametrize("base64_body", [False, True], ids=["plain", "base64"])
+def test_json_body_without_a_json_content_type_is_read_as_json(ctype: str | None, base64_body: bool) -> None:
+    # given a JSON request sent as octet-stream (FC's console test events), text/plain or with no type
+    event = http_event(request_body(["1.s", "2.s"]), content_type=ctype, base64_body=base64_body)
+    # when unwrapped
+    result = unwrap(event)
+    # then it is an HTTP request like one sent as application/json
+    assert result.reply is None
+    assert result.kind is SourceKind.HTTP
+    assert jobs(result) == [(CLUSTER, ("1.s", "2.s"))]
+
+
+@pytest.mark.parametrize("ctype", ["application/octet-stream", "text/plain"])
+@pytest.mark.parametrize("body", ["haha", alert_form(), "{not json"])
+def test_non_json_body_labelled_octet_stream_or_text_keeps_its_415(ctype: str, body: str) -> None:
+    # given a body that is not JSON (FC's template body "haha", a form, broken JSON) with such a type
+    status, code, message = error_code(unwrap(http_event(body, content_type=ctype)))
+    # then 415, saying the type is accepted only for JSON bodies; a form needs its own content type
+    assert (status, code) == (415, "UnsupportedMediaType")
+    assert message.startswith(f"content type {ctype!r} is not accepted for a body that is not JSON")
+    assert "application/x-www-form-urlencoded" in message
+
+
+def test_unlabelled_form_body_is_still_a_cloudmonitor_callback() -> None:
+    # given a CloudMonitor callback body with no Content-Type header
+    result = unwrap(http_event(alert_form(job="6.scheduler"), content_type=None))
+    # then it is read as the form it is
+    assert result.kind is SourceKind.CLOUDMONITOR
+    assert jobs(result) == [(CLUSTER, ("6.scheduler",))]
+
+
+def test_unlabelled_body_that_is_neither_json_nor_form_is_400() -> None:
+    status, code, _ = error_code(unwrap(http_event("haha", content_type=None)))
+    assert (status, code) == (400, "InvalidJson")
+
+
+@pytest.mark.parametrize("name", ["http-octet-stream.json", "http-no-content-type.json"])
+def test_unlabelled_samples_become_requests(name: str) -> None:
+    # given the samples: FC's console test event shape (octet-stream) and a body with no content type
+    result = unwrap(load_event(name))
+    # then each is one HTTP request tagged with FC's request id
+    [req] = requests_of(result)
+    assert result.reply is None
+    assert req.source is SourceKind.HTTP
+    assert req.source_id is not None and req.source_id.startswith("1-6743f2a1-")
+    assert req.cluster_id == "ehpc-hz-demo01"
 
 
 SMALL = Settings(http_max_body_bytes=1024)

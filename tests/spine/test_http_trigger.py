@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+
 from ehpc_rerun.simulator import Simulator
 from ehpc_rerun.sources.http_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from tests.conftest import CLUSTER, http_event, request
@@ -171,3 +173,63 @@ def test_http_call_without_credentials_gets_json_500_naming_the_fix(
     assert "role" in body["error"]["message"]
     assert "Traceback" not in response["body"]
     assert sim.calls_for("RerunJobs") == []
+
+
+# --- content types and paths (issue 12) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("ctype", ["application/octet-stream", "text/plain", None])
+def test_json_body_sent_as_octet_stream_text_or_untyped_reaches_ehpc(
+    ctype: str | None, sim: Simulator, invoke: Invoke
+) -> None:
+    # given a JSON request labelled as FC's console test events label it (octet-stream), text, or not at all
+    event = http_event(json.dumps(request(["7.scheduler"])), content_type=ctype)
+    # when FC delivers it
+    response = invoke(event)
+    # then it is handled like application/json: one signed RerunJobs call, 200
+    assert response["statusCode"] == 200
+    assert response["body"]["counts"] == {"rerun": 1}
+    assert [(c.cluster_id, c.job_ids) for c in sim.calls_for("RerunJobs")] == [(CLUSTER, ["7.scheduler"])]
+    no_traceback(response)
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body"), [("application/octet-stream", "haha"), ("text/plain", "cluster=x"), ("text/csv", "{}")]
+)
+def test_body_that_cannot_be_read_keeps_its_415(
+    ctype: str, body: str, sim: Simulator, invoke: Invoke
+) -> None:
+    # given a non-JSON body as octet-stream or text (FC's template body is "haha"), or another type
+    response = invoke(http_event(body, content_type=ctype))
+    # then 415 in JSON, and E-HPC is never called
+    assert (response["statusCode"], response["body"]["error"]["code"]) == (415, "UnsupportedMediaType")
+    assert sim.calls == []
+    no_traceback(response)
+
+
+@pytest.mark.parametrize("path", ["/", "/rerun", "/healthz", "/jobs"])
+def test_get_on_a_path_other_than_health_is_a_json_404(path: str, sim: Simulator, invoke: Invoke) -> None:
+    # given GET on a path the README does not list (regression: GET / answered 200 like /health)
+    response = invoke(http_event(None, method="GET", path=path, content_type=None))
+    # then 404 with the JSON error, nothing called
+    assert response["statusCode"] == 404
+    assert response["body"]["error"] == {
+        "code": "NotFound",
+        "message": "GET serves only /health; send rerun requests with POST",
+    }
+    assert sim.calls == []
+    no_traceback(response)
+
+
+def test_health_body_is_status_service_and_version(sim: Simulator, invoke: Invoke) -> None:
+    # given GET /health behind a path prefix (custom-domain route)
+    response = invoke(http_event(None, method="GET", path="/ehpc/health", content_type=None))
+    # then exactly this body (plus the request id every reply carries)
+    from ehpc_rerun import __version__
+
+    body = dict(response["body"])
+    assert body.pop("request_id")
+    assert (response["statusCode"], body) == (
+        200,
+        {"status": "ok", "service": "ehpc-rerun", "version": __version__},
+    )

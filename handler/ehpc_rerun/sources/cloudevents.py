@@ -13,11 +13,17 @@ fc-events.md §2.3. Which product an event came from is inferred from ``type`` a
 | anything else     | eventbridge | ``data`` is a request object (custom events) |
 
 The self-managed Apache RocketMQ trigger sends a raw array of messages (``msgId``, ``topic``, ``body``);
-it is accepted here too.
+it is accepted here too. A batch element may also be a CloudEvent serialised as a JSON *string*: the
+Kafka (EventBridge) trigger as the FC Go runtime SDK documents it, "event is an array of strings with
+escape characters" (aliyun/fc-runtime-go-sdk ``events/README_KAFKA_EVENTBRIDGE.md``; its handler takes
+``event []string`` and unmarshals each string into ``KafkaEventBridgeEvent``). Each string is parsed and
+then takes the path of the same CloudEvent as an object; one that is not a CloudEvent in JSON is a
+:class:`~ehpc_rerun.models.RecordError` at its index, and the rest of the batch goes ahead.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,12 +45,27 @@ def _is_raw_rocketmq(item: Any) -> bool:
     return isinstance(item, dict) and "msgId" in item and "body" in item and "topic" in item
 
 
+def _looks_like_cloudevent_text(item: Any) -> bool:
+    """Cheap shape guess for ``matches`` (no parse): a JSON object text naming ``specversion``."""
+    return isinstance(item, str) and item.lstrip().startswith("{") and '"specversion"' in item
+
+
+def _cloudevent_from_text(text: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if _is_cloudevent(parsed) else None
+
+
 class CloudEventsSource:
     kind = SourceKind.EVENTBRIDGE
 
     def matches(self, event: Any) -> bool:
         if isinstance(event, list):
-            return bool(event) and any(_is_cloudevent(i) or _is_raw_rocketmq(i) for i in event[:50])
+            return bool(event) and any(
+                _is_cloudevent(i) or _is_raw_rocketmq(i) or _looks_like_cloudevent_text(i) for i in event[:50]
+            )
         return _is_cloudevent(event)
 
     def unwrap(self, event: Any, settings: Settings) -> Unwrapped:
@@ -84,6 +105,13 @@ def classify(event: dict[str, Any]) -> SourceKind:
 
 
 def _unwrap_one(item: Any, index: int, max_jobs: int) -> tuple[SourceKind, Sequence[Record]]:
+    if isinstance(item, str):
+        parsed = _cloudevent_from_text(item)
+        if parsed is None:
+            origin = Origin(SourceKind.EVENTBRIDGE, None, max_jobs)
+            problem = "batch element is a string but not a CloudEvent in JSON"
+            return SourceKind.EVENTBRIDGE, [error_record(origin, "InvalidEvent", problem, index=index)]
+        item = parsed
     if _is_raw_rocketmq(item):
         origin = Origin(SourceKind.ROCKETMQ, _str(item.get("msgId")), max_jobs)
         return SourceKind.ROCKETMQ, records_from_payload(item.get("body"), origin, index=index)

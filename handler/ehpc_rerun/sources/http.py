@@ -1,8 +1,14 @@
 """FC 3.0 HTTP trigger: the JSON event with ``version``, ``rawPath``, ``headers``, ``body``, ...
 
 (fc-events.md §2.1.) POST carries a request (JSON) or a CloudMonitor alert callback (form-urlencoded,
-maybe Base64); GET on ``.../health`` answers without touching E-HPC. Everything that ends the request
-early (auth, size, type, method) becomes an :class:`HttpReply`; every reply is JSON.
+maybe Base64); GET routes (``.../health``) are in :mod:`.http_routes`. Everything that ends the request
+early (auth, size, type, method, path) becomes an :class:`HttpReply`; every reply is JSON.
+
+Content types: JSON (``application/json``, ``text/json``, ``*/*+json``) and form-urlencoded are taken as
+labelled. A body labelled ``application/octet-stream`` or ``text/plain``, or not labelled at all, is taken
+as JSON when it parses as JSON: FC's own console/Serverless Devs test events send
+``application/octet-stream`` (devsapp/fc3 ``src/subCommands/trigger-template/event-template/http.json``).
+Unlabelled form bodies stay CloudMonitor callbacks; any other type is 415.
 """
 
 from __future__ import annotations
@@ -14,16 +20,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ehpc_rerun import __version__
 from ehpc_rerun.models import SourceKind
 from ehpc_rerun.settings import Settings
 
-from . import cloudmonitor, http_auth
+from . import cloudmonitor, http_auth, http_routes
 from .base import HttpReply, Unwrapped
 from .payload import Origin, error_record, records_from_payload, scan_request
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"
+# taken as JSON when the body parses as JSON ("" = no Content-Type header)
+UNLABELLED_TYPES = ("application/octet-stream", "text/plain", "")
+_NOT_JSON = object()
 
 
 class HttpMeta(BaseModel):
@@ -76,11 +84,7 @@ class HttpSource:
         method = http.requestContext.http.method.upper()
         path = http.requestContext.http.path or http.rawPath
         if method in ("GET", "HEAD"):
-            if path.rstrip("/").endswith("/health") or path.rstrip("/") == "":
-                ok = Unwrapped(SourceKind.HTTP, http=True)
-                ok.reply = HttpReply(200, {"status": "ok", "service": "ehpc-rerun", "version": __version__})
-                return ok
-            return _reply(404, "NotFound", "GET serves only /health; send rerun requests with POST")
+            return Unwrapped(SourceKind.HTTP, http=True, reply=http_routes.route_get(path, method))
         if method != "POST":
             return _reply(
                 405,
@@ -94,14 +98,15 @@ class HttpSource:
         headers = {k.lower(): v for k, v in http.headers.items()}
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         text = body.decode("utf-8", errors="replace")
-        is_form = ctype == FORM_TYPE or (not ctype and cloudmonitor.looks_like_form(text))
-        if ctype and not is_form and ctype not in JSON_TYPES and not ctype.endswith("+json"):
-            return _reply(
-                415,
-                "UnsupportedMediaType",
-                f"content type {ctype[:80]!r} is not accepted: send application/json "
-                f"(requests) or {FORM_TYPE} (CloudMonitor alert callbacks)",
-            )
+        payload: Any = _NOT_JSON
+        if ctype in UNLABELLED_TYPES:
+            payload = _json_or_not(text)
+        is_form = ctype == FORM_TYPE or (
+            not ctype and payload is _NOT_JSON and cloudmonitor.looks_like_form(text)
+        )
+        refused = _refused_type(ctype, is_form=is_form, parsed=payload is not _NOT_JSON)
+        if refused:
+            return _reply(415, "UnsupportedMediaType", refused)
         auth = http_auth.check(
             settings, headers=headers, query=http.queryParameters, body=body, is_alert_callback=is_form
         )
@@ -112,9 +117,9 @@ class HttpSource:
             records = [cloudmonitor.from_form(text, request_id, settings.max_jobs_per_request)]
             return Unwrapped(SourceKind.CLOUDMONITOR, records, http=True, replay_key=auth.replay_key)
         origin = Origin(SourceKind.HTTP, request_id, settings.max_jobs_per_request)
-        try:
-            payload = json.loads(text)
-        except (ValueError, RecursionError):
+        if payload is _NOT_JSON:
+            payload = _json_or_not(text)
+        if payload is _NOT_JSON:
             return _reply(400, "InvalidJson", "the body is not valid JSON")
         if isinstance(payload, dict) and set(payload) == {"scan"}:
             scan, rejected = scan_request(payload["scan"], origin)
@@ -141,3 +146,24 @@ class HttpSource:
         if len(data) > settings.http_max_body_bytes:
             return _reply(413, "PayloadTooLarge", f"the body exceeds {settings.http_max_body_bytes} bytes")
         return data
+
+
+def _json_or_not(text: str) -> Any:
+    """The parsed body, or ``_NOT_JSON`` (``None`` is a valid parse: the JSON literal null)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _refused_type(ctype: str, *, is_form: bool, parsed: bool) -> str | None:
+    """Why the content type is refused (415), or None when the body can be read."""
+    if not ctype or is_form or ctype in JSON_TYPES or ctype.endswith("+json"):
+        return None
+    if ctype in UNLABELLED_TYPES and parsed:
+        return None
+    when = " for a body that is not JSON" if ctype in UNLABELLED_TYPES else ""
+    return (
+        f"content type {ctype[:80]!r} is not accepted{when}: send application/json "
+        f"(requests) or {FORM_TYPE} (CloudMonitor alert callbacks)"
+    )
