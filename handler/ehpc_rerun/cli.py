@@ -118,6 +118,11 @@ def _invoke_on_simulator(raw: bytes, seed: dict[str, Any] | None) -> int:
         state = os.environ.get("EHPC_RERUN_STATE") or ""
         if not state:
             env["EHPC_RERUN_STATE"] = f"sqlite:///{Path(work) / 'state.db'}"
+        # A simulated run must not notify real channels configured in this shell ("" = unset).
+        muted = [name for name in _SINK_VARIABLES if os.environ.get(name)]
+        env.update(dict.fromkeys(muted, ""))
+        if muted:
+            print(f"ehpc-rerun invoke: sinks off against the simulator: {', '.join(muted)}", file=sys.stderr)
         clusters = event_seed.get("clusters", [])
         jobs = sum(len(c.get("jobs", [])) for c in clusters)
         origin = "from --seed" if seed is not None else "from the event"
@@ -140,6 +145,16 @@ def _invoke_on_simulator(raw: bytes, seed: dict[str, Any] | None) -> int:
         detail = ", ".join(f"{action} {n}" for action, n in sorted(counts.items()))
         print(f"simulator: {len(sim.calls)} calls{' (' + detail + ')' if detail else ''}", file=sys.stderr)
     return code
+
+
+_SINK_VARIABLES = (
+    "EHPC_RERUN_MNS_ENDPOINT",
+    "EHPC_RERUN_MNS_TOPIC",
+    "EHPC_RERUN_EVENTBRIDGE_BUS",
+    "EHPC_RERUN_EVENTBRIDGE_ENDPOINT",
+    "EHPC_RERUN_DINGTALK_WEBHOOK",
+    "EHPC_RERUN_DINGTALK_SECRET",
+)
 
 
 def _invoke_configured(raw: bytes) -> int:

@@ -347,3 +347,19 @@ def test_tablestore_passthrough_passes_its_arguments(
     # given no credentials anywhere, when the server is asked to start, then its own usage error comes back
     assert main(["tablestore", "--port", "0"]) == 2
     assert "no credentials" in capsys.readouterr().err
+
+
+def test_invoke_against_the_simulator_never_notifies_channels_configured_in_the_shell(
+    nothing_configured: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a DingTalk robot configured in the shell, at an address where nothing listens
+    monkeypatch.setenv("EHPC_RERUN_DINGTALK_WEBHOOK", "http://127.0.0.1:9/robot/send?access_token=x")
+    monkeypatch.setenv("EHPC_RERUN_DINGTALK_STATUSES", "rerun")
+    # when an event is invoked against the simulator
+    code = main(["invoke", str(EVENTS / "eventbridge-kafka.json"), "--simulator"])
+    # then the sink was switched off for the run (no sink_failed line), and the command said so
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert result_of(out)["counts"] == {"rerun": 2}
+    assert "sinks off against the simulator: EHPC_RERUN_DINGTALK_WEBHOOK" in err
+    assert "sink_failed" not in err
