@@ -2,7 +2,8 @@
 
 Only what the deploy tests need: walk a template, expand ``Fn::If`` into both branches, and evaluate
 the template for a given set of parameter values (a small, strict subset of ROS's engine: Ref,
-Fn::If, Fn::Sub, Fn::GetAtt, Fn::Equals/Not/And/Or and ALIYUN::NoValue).
+Fn::If, Fn::Sub (with or without a variable map), Fn::GetAtt, Fn::Join, Fn::Select, Fn::Split,
+Fn::Equals/Not/And/Or, ALIYUN::NoValue and the template's Rules).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class Evaluation:
             "ALIYUN::AccountId": "1234567890123456",
             "ALIYUN::TenantId": "1234567890123456",
             "ALIYUN::StackName": "ehpc-rerun",
-            "ALIYUN::StackId": "00000000-0000-0000-0000-000000000000",
+            "ALIYUN::StackId": "4a6c9851-3b0f-4f5f-b4ca-a14bf6910000",
         }
     )
 
@@ -137,6 +138,8 @@ class Evaluation:
         for name, decl in declared.items():
             if name in self.parameters:
                 values[name] = self.parameters[name]
+                if decl.get("Type") == "Number":  # ROS passes a Number parameter on as a number
+                    values[name] = float(values[name]) if "." in str(values[name]) else int(values[name])
             else:
                 assert "Default" in decl, f"parameter {name} has no Default: the test must give a value"
                 values[name] = decl["Default"]
@@ -183,9 +186,22 @@ class Evaluation:
                 cond_name, then, other = arg
                 return self.value(then if self.condition(cond_name) else other)
             if name == "Fn::Sub":
-                return SUB_VAR.sub(lambda m: str(self._sub(m.group(1))), sub_text(arg))
+                local = {k: self.value(v) for k, v in arg[1].items()} if isinstance(arg, list) else {}
+                return SUB_VAR.sub(
+                    lambda m: str(local[m.group(1)] if m.group(1) in local else self._sub(m.group(1))),
+                    sub_text(arg),
+                )
+            if name == "Fn::Join":
+                delimiter, items = arg
+                return str(delimiter).join(str(self.value(i)) for i in self.value(items))
+            if name == "Fn::Select":
+                index, items = arg
+                return self.value(items)[int(index)]
+            if name == "Fn::Split":
+                delimiter, text = arg
+                return str(self.value(text)).split(str(delimiter))
             if name == "Fn::GetAtt":
-                return f"<{arg[0]}.{arg[1]}>"
+                return self._attribute(arg[0], arg[1])
             if name in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or"):
                 return self.cond(node)
             raise AssertionError(f"the test evaluator does not know {name}")
@@ -199,8 +215,27 @@ class Evaluation:
     def _sub(self, name: str) -> Any:
         if "." in name:
             res, attr = name.split(".", 1)
-            return f"<{res}.{attr}>"
+            return self._attribute(res, attr)
         return self.value({"Ref": name})
+
+    def _attribute(self, resource: str, attribute: str) -> Any:
+        """An attribute that echoes a property (InstanceName, RoleName, ...) is that property's value;
+        any other (an ARN, a URL) a placeholder string."""
+        props = self.template["Resources"].get(resource, {}).get("Properties", {})
+        if attribute in props:
+            return self.value(props[attribute])
+        return f"<{resource}.{attribute}>"
+
+    def broken_rules(self) -> list[str]:
+        """The AssertDescription of every ROS Rule assertion these parameter values fail."""
+        broken = []
+        for rule in self.template.get("Rules", {}).values():
+            if "RuleCondition" in rule and not self.cond(rule["RuleCondition"]):
+                continue
+            for assertion in rule["Assertions"]:
+                if not self.cond(assertion["Assert"]):
+                    broken.append(str(assertion.get("AssertDescription", assertion["Assert"])))
+        return broken
 
     def resources(self) -> dict[str, dict[str, Any]]:
         """The resources ROS would create, with their properties evaluated."""
@@ -227,7 +262,8 @@ def parameter_refs(node: Any) -> set[str]:
         if fn and fn[0] == "Ref" and isinstance(fn[1], str):
             names.add(fn[1])
         elif fn and fn[0] == "Fn::Sub":
-            names.update(n for n in sub_names(sub_text(fn[1])) if "." not in n)
+            local = set(fn[1][1]) if isinstance(fn[1], list) else set()
+            names.update(n for n in sub_names(sub_text(fn[1])) if "." not in n and n not in local)
     return names
 
 

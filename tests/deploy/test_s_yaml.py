@@ -1,4 +1,5 @@
-"""s.yaml (Serverless Devs, fc3 component) describes the same function as template.yml."""
+"""s.yaml (Serverless Devs, fc3 component) describes the same function as template.yml, and passes the
+fc3 component's published JSON schema (fc3_schema.json) and the FC 3.0 API models."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from ehpc_rerun.settings import load_settings
 
+from .fc3_schema import props_errors, trigger_config_errors
+from .fc_models import trigger_config_problems
 from .ros import as_mapping, load_s_yaml, load_template, settings_env_names
 
 S = load_s_yaml()
@@ -42,6 +45,19 @@ def template_triggers() -> dict[str, dict[str, Any]]:
         for name, res in T["Resources"].items()
         if res["Type"] == "ALIYUN::FC3::Trigger"
     }
+
+
+def resolved(node: Any) -> Any:
+    """``node`` as Serverless Devs would hand it to fc3: ${vars.x} replaced, ${env('X')} a sample string."""
+    if isinstance(node, dict):
+        return {k: resolved(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolved(v) for v in node]
+    if isinstance(node, str) and (ref := VARS_REF.match(node)):
+        return VARS[ref.group(1)]
+    if isinstance(node, str) and (env := ENV_REF.match(node)):
+        return f"sample-{env.group(1).lower()}"
+    return node
 
 
 def is_parameter(node: Any) -> bool:
@@ -161,7 +177,8 @@ def test_s_yaml_defaults_are_accepted_by_the_function(monkeypatch: pytest.Monkey
     for name in settings_env_names():
         monkeypatch.delenv(name, raising=False)
     samples = {
-        "EHPC_RERUN_STATE": "redis://10.0.0.5:6379/0",
+        "EHPC_RERUN_STATE": "tablestore://ops-state.cn-hangzhou.ots.aliyuncs.com/ops-state/ehpc_rerun_state",
+        "EHPC_RERUN_ALLOW_LOCAL_STATE": "false",
         "EHPC_RERUN_MNS_ENDPOINT": "https://1234567890123456.mns.cn-hangzhou.aliyuncs.com",
         "EHPC_RERUN_MNS_TOPIC": "ehpc-rerun-reports",
     }
@@ -184,5 +201,59 @@ def test_unset_environment_values_mean_not_configured(monkeypatch: pytest.Monkey
         monkeypatch.setenv(name, str(VARS[ref.group(1)]) if ref else "")
     settings = load_settings()
     assert settings.state is None
+    assert settings.allow_local_state is False
     assert settings.mns_topic is None
     assert not settings.http_secret
+
+
+# --- the fc3 component's schema and the FC 3.0 models ----------------------------------------------
+
+
+def test_the_fc3_schema_check_can_fail() -> None:
+    # given props with memory that is not a multiple of 64 and a timer trigger without its cron
+    broken = {
+        **resolved(props()),
+        "memorySize": 500,
+        "triggers": [{"triggerName": "timer", "triggerType": "timer", "triggerConfig": {"enable": True}}],
+    }
+    # when the schema checks them / then both are reported
+    errors = props_errors(broken)
+    assert any(e.startswith("memorySize:") for e in errors), errors
+    assert trigger_config_errors("timer", {"enable": True}) == [
+        "<props>: 'cronExpression' is a required property"
+    ]
+
+
+def test_s_yaml_props_pass_the_fc3_schema_with_every_trigger_and_the_vpc_config() -> None:
+    # given the props as written, and with every defined trigger and the Redis network switched on
+    as_written = resolved(props())
+    everything = {
+        **as_written,
+        "vpcConfig": resolved(VARS["vpcConfig"]),
+        "triggers": [resolved(t) for t in VARS["triggers"].values()],
+    }
+    # when the fc3 schema validates them / then it finds nothing
+    assert props_errors(as_written) == []
+    assert props_errors(everything) == []
+
+
+@pytest.mark.parametrize("name", sorted(S["vars"]["triggers"]))
+def test_each_defined_trigger_has_what_its_type_requires(name: str) -> None:
+    """ITrigger.triggerConfig is an anyOf; each trigger must satisfy its own type's definition."""
+    trigger = resolved(VARS["triggers"][name])
+    assert trigger_config_errors(trigger["triggerType"], trigger["triggerConfig"]) == []
+    assert trigger_config_problems(trigger["triggerType"], trigger["triggerConfig"]) == []
+
+
+def test_s_yaml_vpc_config_is_the_template_vpc_config_in_fc3_names() -> None:
+    template_vpc = template_function()["VpcConfig"]["Fn::If"][1]
+    s_vpc = VARS["vpcConfig"]
+    assert [k[0].lower() + k[1:] for k in template_vpc] == list(s_vpc)
+    assert all(
+        ENV_REF.match(str(v)) for v in (s_vpc["vpcId"], s_vpc["securityGroupId"], *s_vpc["vSwitchIds"])
+    )
+
+
+def test_s_yaml_names_the_same_rules_file_default_as_the_template() -> None:
+    assert VARS["detectorRulesFile"] == T["Parameters"]["DetectorRulesFile"]["Default"]
+    assert props()["environmentVariables"]["EHPC_RERUN_DETECTOR_RULES_FILE"] == "${vars.detectorRulesFile}"
