@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from . import instance
 from .credentials import Credentials, credentials_from
 from .deadline import Deadline
 from .errors import ConfigError, InvalidEvent, RedeliveryRequested, RerunError, StateStoreUnavailable
@@ -30,13 +31,10 @@ from .sources.detect import unwrap_event
 from .state.base import StateStore
 
 if TYPE_CHECKING:  # the E-HPC layer is imported only on the path that calls E-HPC
-    from .ehpc.client import EhpcClient
     from .ehpc.executor import EhpcApi
 
 _lock = threading.Lock()
 _cache: dict[str, Any] = {}  # the validated settings (and detector rules) of this instance
-_stores: dict[str, StateStore] = {}
-_clients: dict[tuple[str, str, str], EhpcClient] = {}
 
 
 def now_ms() -> int:
@@ -47,6 +45,11 @@ def now_ms() -> int:
 def initialize(context: Any) -> None:
     """FC initializer: validate settings once per instance (a bad setting fails here, named)."""
     settings = load_settings()
+    from .state.placement import check_placement
+
+    # Per-instance state inside FC would reset dedupe and budgets on every new instance: refuse it here,
+    # so that no event is ever handled in that state (settings are cached only after this passes).
+    check_placement(settings.state, allow_local_state=settings.allow_local_state)
     secrets = (
         settings.http_secret,
         settings.http_alert_token,
@@ -73,34 +76,13 @@ def settings() -> Settings:
 
 def reset() -> None:
     """Forget cached settings, stores and clients (tests and the local CLI change settings)."""
+    instance.reset()
     with _lock:
-        for store in _stores.values():
-            store.close()
-        _stores.clear()
-        _clients.clear()
         _cache.clear()
 
 
 def _store(config: Settings) -> StateStore:
-    from .state import open_store
-
-    url = config.state or ""
-    with _lock:
-        if url not in _stores:
-            _stores[url] = open_store(config.state)
-        return _stores[url]
-
-
-def _client(config: Settings, creds: Credentials, region: str) -> EhpcClient:
-    from .ehpc.client import EhpcClient
-
-    ident = (region, creds.access_key_id, str(hash(creds.security_token)))
-    with _lock:
-        if ident not in _clients:
-            if len(_clients) > 32:
-                _clients.clear()
-            _clients[ident] = EhpcClient(config, creds, region)
-        return _clients[ident]
+    return instance.store(config)
 
 
 def _region(config: Settings, context: Any) -> str:
@@ -122,6 +104,14 @@ def _timeout(config: Settings, context: Any) -> float:
 
 
 def handler(event: Any, context: Any) -> Any:
+    token = instance.current_context.set(context)
+    try:
+        return _handle(event, context)
+    finally:
+        instance.current_context.reset(token)
+
+
+def _handle(event: Any, context: Any) -> Any:
     started = time.monotonic()
     started_at = utc_now_iso()
     config = settings()
@@ -152,11 +142,11 @@ def handler(event: Any, context: Any) -> Any:
     def creds() -> Credentials:
         if not creds_box:
             creds_box.append(credentials_from(context))
-            register_secrets(creds_box[0].secrets())
+            instance.remember(creds_box[0])
         return creds_box[0]
 
     def api_for(region: str) -> EhpcApi:
-        return _client(config, creds(), region)
+        return instance.client(config, creds(), region)
 
     inv = Invocation(
         config,

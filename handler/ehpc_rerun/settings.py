@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     precheck: bool = True  # ListJobs(State=notfinish) before RerunJobs
 
     # --- dedupe and budgets --------------------------------------------------------------------
-    state: str | None = None  # sqlite:////abs/path.db | redis://host:6379/0 | rediss://...
+    state: str | None = None  # tablestore://host/instance/table | redis://host:6379/0 | sqlite:////x.db
+    allow_local_state: bool = False  # accept per-instance state inside FC (see state/placement.py)
     dedupe_window_s: int = Field(default=900, ge=0, le=7 * 86_400)
     budget_max_reruns: int = Field(default=3, ge=1, le=1000)
     budget_window_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
@@ -117,8 +118,19 @@ class Settings(BaseSettings):
     @field_validator("state")
     @classmethod
     def _state_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("sqlite://", "redis://", "rediss://")):
-            raise ValueError("must be a sqlite:///path, redis://host:port/db or rediss:// URL")
+        schemes = ("tablestore://", "tablestore+http://", "sqlite://", "redis://", "rediss://")
+        if value is not None and not value.lower().startswith(schemes):
+            raise ValueError(
+                "must be a tablestore://<endpoint-host>/<instance>/<table> (tablestore+http:// for a local "
+                "server), redis://host:port/db, rediss://... or sqlite:///path URL"
+            )
+        from .state.tablestore_url import is_tablestore_url, parse_tablestore_url  # no SDK import
+
+        if value and is_tablestore_url(value):
+            try:
+                parse_tablestore_url(value)
+            except ConfigError as exc:
+                raise ValueError(exc.message) from None
         return value
 
     @model_validator(mode="after")

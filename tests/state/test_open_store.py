@@ -12,6 +12,9 @@ import pytest
 from ehpc_rerun.errors import ConfigError, StateStoreUnavailable
 from ehpc_rerun.state import SqliteStateStore, StateStore, default_sqlite_path, open_store
 from ehpc_rerun.state.redis import RedisStateStore
+from ehpc_rerun.state.tablestore import TablestoreStateStore
+
+from .conftest import fake_credentials
 
 HANDLER_DIR = Path(__file__).resolve().parents[2] / "handler"
 
@@ -128,4 +131,97 @@ def test_sqlite_users_never_import_redis(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(HANDLER_DIR)},
     )
     # then redis-py was never imported
+    assert out.stdout.strip() == "False"
+
+
+# --- Tablestore -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint", "instance", "table"),
+    [
+        (
+            "tablestore://myinst.cn-hangzhou.ots.aliyuncs.com/myinst/ehpc_rerun_state",
+            "https://myinst.cn-hangzhou.ots.aliyuncs.com",
+            "myinst",
+            "ehpc_rerun_state",
+        ),
+        (
+            "tablestore://myinst.cn-hangzhou.vpc.tablestore.aliyuncs.com/myinst/t1",
+            "https://myinst.cn-hangzhou.vpc.tablestore.aliyuncs.com",
+            "myinst",
+            "t1",
+        ),
+        ("TableStore://h.example:8443/inst-1/_t", "https://h.example:8443", "inst-1", "_t"),
+        ("tablestore+http://127.0.0.1:8800/ehpc-rerun/state", "http://127.0.0.1:8800", "ehpc-rerun", "state"),
+        ("tablestore+http://localhost:8800/abc/state", "http://localhost:8800", "abc", "state"),
+    ],
+)
+def test_a_tablestore_url_names_endpoint_instance_and_table(
+    url: str, endpoint: str, instance: str, table: str
+) -> None:
+    # given a Tablestore URL / when opened (no request is made until the first operation)
+    store = open_store(url, credentials=fake_credentials)
+    # then the store talks to that endpoint (HTTPS unless tablestore+http), instance and table
+    assert isinstance(store, TablestoreStateStore)
+    assert (store.endpoint, store.instance, store.table) == (endpoint, instance, table)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("tablestore://test-ak-id:hunter2-pw@h.example/inst/t", "must not carry credentials"),
+        ("tablestore://hunter2-pw@h.example/inst/t", "must not carry credentials"),
+        ("tablestore://h.example/inst/t?AccessKeySecret=hunter2-pw", "no ?query"),
+        ("tablestore://h.example/inst/t#x", "no ?query"),
+        ("tablestore://h.example/inst", "exactly an instance and a table"),
+        ("tablestore://h.example/inst/t/extra", "exactly an instance and a table"),
+        ("tablestore://h.example/inst/t/", "exactly an instance and a table"),
+        ("tablestore://h.example//t", "names the instance ''"),
+        ("tablestore:///inst/t", "needs the endpoint host"),
+        ("tablestore://h_bad.example/inst/t", "needs the endpoint host"),
+        ("tablestore://h.example:99999/inst/t", "invalid host or port"),
+        ("tablestore://h.example/in/t", "names the instance 'in'"),
+        ("tablestore://h.example/inst-/t", "names the instance 'inst-'"),
+        ("tablestore://h.example/1inst/t", "names the instance '1inst'"),
+        ("tablestore://h.example/inst/bad-table", "names the table 'bad-table'"),
+        ("tablestore+http://myinst.cn-hangzhou.ots.aliyuncs.com/myinst/t", "plain HTTP to myinst"),
+        ("tablestore+http://127.0.0.1/inst/t", "needs the local server's port"),
+    ],
+)
+def test_a_malformed_tablestore_url_is_a_config_error_naming_the_expected_form(
+    url: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError, match="EHPC_RERUN_STATE") as caught:
+        open_store(url, credentials=fake_credentials)
+    assert problem in caught.value.message
+    assert "hunter2-pw" not in str(caught.value)
+
+
+def test_a_tablestore_url_without_credentials_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"EHPC_RERUN_STATE names the Tablestore table 't'.*credentials"):
+        open_store("tablestore://h.example/inst/t")
+
+
+def test_the_expected_forms_include_tablestore() -> None:
+    with pytest.raises(ConfigError, match=r"tablestore://<endpoint-host>/<instance>/<table>"):
+        open_store("mongodb://h/x")
+
+
+def test_sqlite_and_redis_users_never_import_the_tablestore_sdk(tmp_path: Path) -> None:
+    # given a fresh interpreter / when it opens the default SQLite store
+    code = (
+        "import sys; from ehpc_rerun.state import open_store; "
+        f"open_store(None, default_dir={str(tmp_path)!r}).close(); "
+        "print('tablestore' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(HANDLER_DIR)},
+    )
+    # then the SDK (0.3 s and 60 MB to import) was never loaded
     assert out.stdout.strip() == "False"

@@ -11,7 +11,7 @@ import pytest
 
 from ehpc_rerun.state import ClaimResult, StateStore, open_store
 
-from .conftest import StoreFactory
+from .conftest import StoreFactory, fake_credentials
 
 KEYS = [f"c1/job-{i}" for i in range(5)]
 NOW = 1_000_000
@@ -64,7 +64,7 @@ def test_ten_threads_claiming_the_same_keys_acquire_each_key_once(
 
 
 def _process_worker(url: str, owner: str, barrier: Any, queue: Any) -> None:
-    store = open_store(url)
+    store = open_store(url, credentials=fake_credentials)
     try:
         barrier.wait(timeout=30)
         results = _claim(store, owner)
@@ -74,7 +74,8 @@ def _process_worker(url: str, owner: str, barrier: Any, queue: Any) -> None:
 
 
 def test_four_processes_claiming_the_same_keys_acquire_each_key_once(store_url: str) -> None:
-    # given 4 spawned processes, each opening the store itself (SQLite: the same file)
+    # given 4 spawned processes, each opening the store itself (SQLite: the same file; Tablestore: the
+    # same table, as four FC instances would)
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(4)
     queue = ctx.Queue()

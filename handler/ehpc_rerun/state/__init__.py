@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ehpc_rerun.errors import ConfigError
 
 from .base import ClaimResult, RecordStatus, StateRecord, StateStore
 from .sqlite import SqliteStateStore
+from .tablestore_url import FORMS as TABLESTORE_FORMS
+from .tablestore_url import is_tablestore_url, parse_tablestore_url
+
+if TYPE_CHECKING:
+    from ehpc_rerun.credentials import Credentials
 
 __all__ = [
     "ClaimResult",
@@ -30,14 +37,22 @@ def default_sqlite_path(default_dir: str | None = None) -> Path:
     return base / "state.db"
 
 
-def open_store(url: str | None, *, default_dir: str | None = None) -> StateStore:
+def open_store(
+    url: str | None,
+    *,
+    default_dir: str | None = None,
+    credentials: Callable[[], Credentials] | None = None,
+) -> StateStore:
     """Open the store named by ``url`` (the value of ``EHPC_RERUN_STATE``).
 
     * ``None`` or empty: a SQLite file under ``default_dir`` (default ``<tmp>/ehpc-rerun``);
     * ``sqlite:////abs/path.db`` or ``sqlite:///relative/to/cwd.db`` (as SQLAlchemy spells them);
-    * ``redis://`` / ``rediss://``: Redis or Tair.
+    * ``redis://`` / ``rediss://``: Redis or Tair;
+    * ``tablestore://<endpoint-host>/<instance>/<table>`` (HTTPS) or
+      ``tablestore+http://127.0.0.1:<port>/<instance>/<table>`` (a local server): a Tablestore table,
+      reached with ``credentials()`` (called per operation: FC refreshes the role's STS credentials).
 
-    Raises :class:`ConfigError` for anything else and
+    Raises :class:`ConfigError` for anything else (or a Tablestore URL without ``credentials``) and
     :class:`~ehpc_rerun.errors.StateStoreUnavailable` when the store cannot be opened.
     """
     if url is None or not url.strip():
@@ -51,11 +66,24 @@ def open_store(url: str | None, *, default_dir: str | None = None) -> StateStore
         from .redis import RedisStateStore
 
         return RedisStateStore(url)
+    if is_tablestore_url(url):
+        location = parse_tablestore_url(url)
+        if credentials is None:
+            raise ConfigError(
+                f"{_ENV} names the Tablestore table {location.table!r}, which is reached with the "
+                "function's credentials, but none were given to open_store (credentials=...)"
+            )
+        # Imported here so that other stores never import the tablestore SDK (0.3 s, 60 MB).
+        from .tablestore import TablestoreStateStore
+
+        return TablestoreStateStore(
+            location.endpoint, location.instance, location.table, credentials=credentials
+        )
     # Only the scheme is echoed: the rest of a URL may carry a password.
     shown = f"a {scheme}:// URL" if scheme else "not a URL"
     raise ConfigError(
         f"{_ENV} is {shown}; use sqlite:////abs/path.db, sqlite:///relative.db, "
-        "redis://[:password@]host:port/db or rediss://...",
+        f"redis://[:password@]host:port/db, rediss://..., {TABLESTORE_FORMS}",
     )
 
 
