@@ -1,55 +1,54 @@
-"""Build the FC code package: ``python scripts/build_package.py [--out ZIP] [--python-version 3.10]``.
+"""Build the FC code package: ``python scripts/build_package.py [--runtime python3.12] [--out ZIP]``.
 
-The zip holds, at its root, the FC code root (``handler/`` without the dev-only simulator, CLI, demo,
-local runner, tests and caches) plus the runtime dependencies from ``pyproject.toml``
-``[project].dependencies``, installed for Linux x86_64 and the target CPython version:
+The zip holds, at its root, the FC code root (``handler/`` without the dev-only simulator, Tablestore
+server, CLI, demo, local runner, tests and caches) and exactly the locked dependencies of the runtime,
+``locks/fc-<runtime>.txt`` (``scripts/lock.py`` refreshes it), installed for it whatever Python runs this:
 
-    pip install --target <staging> --platform manylinux2014_x86_64 --implementation cp \
-        --python-version <ver> --only-binary=:all: <dependencies>
+    pip install --require-hashes --no-deps --only-binary=:all: --implementation cp \
+        --python-version X.Y --platform manylinux_2_<glibc>_x86_64 ... --platform manylinux1_x86_64 \
+        --target <staging> -r locks/fc-<runtime>.txt
 
-Some Alibaba Cloud SDK dependencies exist on the index only as source distributions (for example
-``alibabacloud-endpoint-util``), which ``--only-binary=:all:`` cannot use. Those are pure Python: the
-script first builds wheels for the dependency tree with the local interpreter (``pip wheel``), keeps
-only the platform-independent ``py3-none-any`` ones, and offers them to the install above with
-``--find-links``. Compiled dependencies (pydantic-core) always come as manylinux wheels for the
-target version from the index. pip reaches only the package index its normal configuration names.
+Then it refuses any staged distribution the runtime cannot run (named, with the reason: not the locked
+version, ``Requires-Python``, wheel tags, a dependency the lock misses), zips, and checks the zip in a
+clean interpreter of the runtime (``scripts/runtime_smoke.py``: imports everything, handles one event
+against the local simulator). That interpreter is found in pyenv (``$PYENV_ROOT``, ``~/.pyenv``) or on
+PATH; without it the build fails unless ``--skip-runtime-check`` says otherwise.
 
-The zip is deterministic for a given set of resolved files: sorted entries, fixed timestamps and
-normalised permissions. ``*.dist-info`` directories are kept (``importlib.metadata`` needs them)
-without ``RECORD`` and ``direct_url.json`` (the build's own paths and hashes of files we strip).
+The zip is byte-identical whichever Python and pip run the build: sorted entries, fixed timestamps, modes
+0644 (0755 only for executable files of ours), no ``__pycache__``, and no ``RECORD``, ``INSTALLER``,
+``REQUESTED``, ``direct_url.json`` or ``bin/`` (what pip versions write differently). ``*.dist-info`` stays
+(``importlib.metadata`` needs it). Deflate output depends on zlib, which all these interpreters share here.
+Downloaded wheels are kept in ``~/.cache/ehpc-rerun/wheels/<runtime>`` (``--cache-dir``), checked by hash.
 """
 
 from __future__ import annotations
 
 import argparse
-import email.parser
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: pip carries tomli, the parser tomllib came from
-    from pip._vendor import tomli as tomllib
-try:
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-except ImportError:  # pip always carries a copy
-    from pip._vendor.packaging.requirements import Requirement  # type: ignore
-    from pip._vendor.packaging.utils import canonicalize_name  # type: ignore
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fc_runtimes as fc
+import lockfile
+import runtime_smoke
+import staged_checks
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = fc.REPO
 DEFAULT_OUT = REPO / "dist" / "ehpc-rerun-fc.zip"
-DEFAULT_PYTHON = "3.10"  # the FC runtime python3.10
-PLATFORM = "manylinux2014_x86_64"
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ehpc-rerun" / "wheels"
 
 # Relative to the handler directory: dev-only modules (each says so in its docstring), never deployed.
 HANDLER_EXCLUDES = (
     "ehpc_rerun/simulator",
+    "ehpc_rerun/otsserver",
     "ehpc_rerun/cli.py",
     "ehpc_rerun/demo.py",
     "ehpc_rerun/localrun.py",
@@ -59,94 +58,18 @@ TEST_DIRS = frozenset({"tests", "test"})
 JUNK_SUFFIXES = (".pyc", ".pyo")
 # Installers and their helpers: nothing imports them at run time.
 TOOLING = frozenset({"pip", "setuptools", "wheel", "pkg_resources", "_distutils_hack"})
+# What pip writes itself into a dist-info, differently from one pip version to the next.
+INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def read_dependencies(pyproject: Path) -> list[str]:
-    with pyproject.open("rb") as fh:
-        data = tomllib.load(fh)
-    deps = data.get("project", {}).get("dependencies", [])
-    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
-        raise SystemExit(f"{pyproject}: [project].dependencies must be a list of strings")
-    return list(deps)
-
-
-def target_environment(python_version: str) -> dict[str, str]:
-    """PEP 508 marker values of the FC runtime (Linux x86_64, CPython ``python_version``).
-
-    pip evaluates environment markers against the interpreter it runs on, even with
-    ``--python-version``: building for 3.10 from 3.11 silently drops ``python_version < "3.11"``
-    dependencies (aiohttp needs async-timeout there). The build evaluates them itself with these
-    values. Without a patch number the oldest patch release is assumed, which errs towards
-    installing a backport rather than missing one.
-    """
-    parts = python_version.split(".")
-    short = ".".join(parts[:2])
-    full = python_version if len(parts) >= 3 else f"{short}.0"
-    return {
-        "python_version": short,
-        "python_full_version": full,
-        "implementation_name": "cpython",
-        "implementation_version": full,
-        "platform_python_implementation": "CPython",
-        "platform_system": "Linux",
-        "platform_machine": "x86_64",
-        "sys_platform": "linux",
-        "os_name": "posix",
-        "extra": "",
-    }
-
-
-def applicable(requirements: Iterable[str], env: dict[str, str]) -> list[str]:
-    """The requirements whose marker holds on the target, without their markers (pip would re-judge them)."""
-    out = []
-    for line in requirements:
-        req = Requirement(line)
-        if req.marker is None or req.marker.evaluate(env):
-            req.marker = None
-            out.append(str(req))
-    return out
-
-
-def installed_distributions(staging: Path) -> dict[str, tuple[str, list[Requirement]]]:
-    """``{canonical name: (version, Requires-Dist)}`` of what ``pip --target`` put in ``staging``."""
-    parser = email.parser.HeaderParser()
-    found: dict[str, tuple[str, list[Requirement]]] = {}
-    for meta in sorted(staging.glob("*.dist-info/METADATA")):
-        msg = parser.parsestr(meta.read_text(encoding="utf-8"))
-        requires = [Requirement(r) for r in msg.get_all("Requires-Dist") or []]
-        found[canonicalize_name(msg["Name"])] = (msg["Version"], requires)
-    return found
-
-
-def unmet_requirements(staging: Path, top_level: Sequence[str], env: dict[str, str]) -> list[str]:
-    """Walk the dependency tree with the target's markers; return what is missing from ``staging``."""
-    dists = installed_distributions(staging)
-    queue = [Requirement(r) for r in top_level]
-    visited: set[tuple[str, str]] = set()
-    missing: dict[str, Requirement] = {}
-    while queue:
-        req = queue.pop()
-        key = canonicalize_name(req.name)
-        if key not in dists:
-            if key in missing:  # several dependents: all their version ranges must hold
-                missing[key].specifier &= req.specifier
-            else:
-                missing[key] = req
-            continue
-        version, requires = dists[key]
-        if req.specifier and not req.specifier.contains(version, prereleases=True):
-            raise SystemExit(f"{req.name} {version} is installed but {req} is required: resolve by hand")
-        for extra in {"", *req.extras}:
-            if (key, extra) in visited:
-                continue
-            visited.add((key, extra))
-            queue += [d for d in requires if d.marker is None or d.marker.evaluate({**env, "extra": extra})]
-    out = []
-    for req in missing.values():
-        req.marker = None
-        out.append(str(req))
-    return sorted(out)
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    files: int
+    size: int
+    sha256: str
+    check: str  # what the runtime check did, or why it was skipped
 
 
 def _excluded(rel: Path, excludes: Sequence[str]) -> bool:
@@ -161,7 +84,7 @@ def _excluded(rel: Path, excludes: Sequence[str]) -> bool:
 def stage_handler(handler_dir: Path, staging: Path, excludes: Sequence[str] = HANDLER_EXCLUDES) -> int:
     """Copy the FC code root into ``staging``; return the number of files copied."""
     if not (handler_dir / "index.py").is_file():
-        print(f"warning: {handler_dir / 'index.py'} is missing (FC handler index.handler)", file=sys.stderr)
+        raise SystemExit(f"{handler_dir / 'index.py'} is missing (FC handler index.handler)")
     count = 0
     for src in sorted(handler_dir.rglob("*")):
         rel = src.relative_to(handler_dir)
@@ -174,73 +97,71 @@ def stage_handler(handler_dir: Path, staging: Path, excludes: Sequence[str] = HA
     return count
 
 
-def _pip(args: Sequence[str]) -> None:
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)  # noqa: S603 - fixed executable, arguments built here
-
-
-def build_pure_wheels(dependencies: Sequence[str], wheelhouse: Path) -> None:
-    """Wheels for the whole tree with the local interpreter; keep only the pure-Python ones."""
-    _pip(["wheel", "--quiet", "--wheel-dir", str(wheelhouse), *dependencies])
-    for wheel in wheelhouse.glob("*.whl"):
-        if not wheel.name.endswith("-none-any.whl"):
-            wheel.unlink()
-
-
-def install_dependencies(
-    dependencies: Sequence[str],
-    staging: Path,
-    python_version: str,
-    wheelhouse: Path | None,
-    constraints: Path | None = None,
-) -> None:
-    args = [
-        "install",
+def pip_commands(rt: fc.Runtime, lock: Path, wheelhouse: Path, staging: Path) -> tuple[list[str], list[str]]:
+    """``pip download`` of the lock into the wheelhouse (a cache: files already there are reused), then
+    ``pip install`` of exactly the lock from it, offline. pip's own HTTP cache is not relied on: some
+    proxies forbid caching, and it is per pip version."""
+    pip = [sys.executable, "-m", "pip"]
+    common = [
+        "--disable-pip-version-check",
         "--quiet",
-        "--no-compile",
-        "--target",
-        str(staging),
-        "--platform",
-        PLATFORM,
+        "--require-hashes",
+        "--no-deps",
+        "--only-binary=:all:",
+        # pip install judges Requires-Python by the interpreter running it, even with --python-version;
+        # staged_checks.runtime_problems judges it for the runtime instead, after staging.
+        "--ignore-requires-python",
         "--implementation",
         "cp",
         "--python-version",
-        python_version,
-        "--only-binary=:all:",
+        rt.python,
+        *[arg for p in rt.pip_platforms() for arg in ("--platform", p)],
     ]
-    if wheelhouse is not None:
-        args += ["--find-links", str(wheelhouse)]
-    if constraints is not None:
-        args += ["--constraint", str(constraints)]
-    _pip([*args, *dependencies])
+    download = [*pip, "download", *common, "--dest", str(wheelhouse), "-r", str(lock)]
+    install = [
+        *pip,
+        "install",
+        *common,
+        "--root-user-action=ignore",
+        "--no-compile",
+        "--no-index",
+        "--find-links",
+        str(wheelhouse),
+        "--target",
+        str(staging),
+        "-r",
+        str(lock),
+    ]
+    return download, install
 
 
-def install_tree(dependencies: Sequence[str], staging: Path, python_version: str, work: Path) -> None:
-    """Install ``dependencies`` and, round by round, what the target's markers add to the tree."""
-    env = target_environment(python_version)
-    wanted = applicable(dependencies, env)
-    wheelhouse = work / "wheelhouse"
-    wheelhouse.mkdir()
-    build_pure_wheels(wanted, wheelhouse)
-    install_dependencies(wanted, staging, python_version, wheelhouse)
-    for _ in range(5):
-        missing = unmet_requirements(staging, wanted, env)
-        if not missing:
-            return
-        print(f"target-only dependencies (markers for CPython {python_version}): {', '.join(missing)}")
-        pins = work / "installed.txt"
-        installed = installed_distributions(staging)
-        pins.write_text("".join(f"{name}=={ver}\n" for name, (ver, _) in installed.items()), encoding="utf-8")
-        build_pure_wheels(missing, wheelhouse)
-        install_dependencies(missing, staging, python_version, wheelhouse, constraints=pins)
-    raise SystemExit(f"dependencies still missing after 5 rounds: {', '.join(missing)}")
+def install_lock(rt: fc.Runtime, lock: Path, staging: Path, dependencies: Sequence[str], cache: Path) -> int:
+    """Install exactly ``lock`` for ``rt`` into ``staging`` and refuse what the runtime cannot run."""
+    wheelhouse = cache / rt.name
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    for cmd in pip_commands(rt, lock, wheelhouse, staging):
+        print("+ pip", cmd[3], "--require-hashes --no-deps --only-binary=:all: ... -r", lock.name, flush=True)
+        if subprocess.run(cmd, check=False).returncode != 0:  # noqa: S603 - fixed executable, arguments built here
+            raise SystemExit(f"pip could not {cmd[3]} {lock} for FC {rt.name} (its message is above)")
+    dists = staged_checks.staged_distributions(staging)
+    pins = {p.name: p.version for p in lockfile.read_lock(lock).pins.values()}
+    problems = staged_checks.lock_problems(dists, pins)
+    problems += staged_checks.runtime_problems(dists, rt.python, rt.supported_tags())
+    problems += staged_checks.unmet_requirements(dists, dependencies, rt.marker_environment())
+    if problems:
+        listing = "\n  ".join(problems)
+        raise SystemExit(
+            f"refusing to package for FC {rt.name}:\n  {listing}\n"
+            f"(if pyproject.toml changed, refresh the lock: python scripts/lock.py)"
+        )
+    return len(dists)
 
 
 def strip_tree(staging: Path) -> None:
-    """Remove what the function never needs: caches, tests, installers, scripts, build records."""
+    """Remove what the function never needs (caches, tests, installers, scripts, install records);
+    every remaining file 0644: nothing in there is run as a program, and pips set modes differently."""
     for path in sorted(staging.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             continue
         rel = path.relative_to(staging)
         top = rel.parts[0]
@@ -253,15 +174,17 @@ def strip_tree(staging: Path) -> None:
             _remove(path)
         elif path.is_file() and (
             path.name.endswith(JUNK_SUFFIXES)
-            or (rel.parent.name.endswith(".dist-info") and path.name in {"RECORD", "direct_url.json"})
+            or (rel.parent.name.endswith(".dist-info") and path.name in INSTALL_RECORDS)
         ):
             path.unlink()
+        elif path.is_file():
+            path.chmod(0o644)
 
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
+    else:
         path.unlink()
 
 
@@ -274,54 +197,87 @@ def write_zip(staging: Path, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     count = 0
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for path in _files(staging):
             info = zipfile.ZipInfo(path.relative_to(staging).as_posix(), date_time=ZIP_EPOCH)
             mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # unix, so the permission bits mean what they say
-            zf.writestr(info, path.read_bytes(), compresslevel=9)
+            zf.writestr(info, path.read_bytes(), compresslevel=6)
             count += 1
     tmp.replace(out)
     return count
 
 
+def runtime_check(out: Path, rt: fc.Runtime, python: str | None) -> str:
+    python = python or fc.require_python(rt.python)
+    with tempfile.TemporaryDirectory(prefix="ehpc-rerun-unpacked-") as tmp:
+        with zipfile.ZipFile(out) as zf:
+            zf.extractall(tmp)
+        return runtime_smoke.check(python, Path(tmp), rt)
+
+
 def build(
     out: Path,
-    python_version: str,
+    rt: fc.Runtime,
     *,
     handler_dir: Path = REPO / "handler",
-    pyproject: Path = REPO / "pyproject.toml",
-    with_dependencies: bool = True,
-) -> tuple[int, int]:
-    """Build the package; return (file count, size in bytes)."""
-    dependencies = read_dependencies(pyproject)
+    lock: Path | None = None,
+    runtime_python: str | None = None,
+    skip_runtime_check: bool = False,
+    cache: Path = DEFAULT_CACHE,
+) -> Built:
+    """Build the package for ``rt`` from ``lock`` (default: the runtime's lock) and check it."""
+    lock = lock or rt.lock
+    if not lock.is_file():
+        raise SystemExit(f"{lock} is missing: create it with `python scripts/lock.py --runtime {rt.name}`")
+    dependencies = lockfile.read_dependencies(REPO / "pyproject.toml")
     with tempfile.TemporaryDirectory(prefix="ehpc-rerun-build-") as tmp:
         staging = Path(tmp) / "staging"
         staging.mkdir()
-        if with_dependencies and dependencies:
-            install_tree(dependencies, staging, python_version, Path(tmp))
-            strip_tree(staging)
-        # The code goes in last: a dependency can never shadow a module of ours.
-        stage_handler(handler_dir, staging)
+        install_lock(rt, lock, staging, dependencies, cache)
+        strip_tree(staging)
+        stage_handler(handler_dir, staging)  # our code last: a dependency can never shadow a module of ours
         count = write_zip(staging, out)
-    return count, out.stat().st_size
+    if skip_runtime_check:
+        check = f"NOT CHECKED in a {rt.name} interpreter (--skip-runtime-check)"
+    else:
+        check = runtime_check(out, rt, runtime_python)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    return Built(out, count, out.stat().st_size, digest, check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--runtime", choices=sorted(fc.RUNTIMES), default=fc.DEFAULT_RUNTIME, help="FC runtime"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"zip to write (default {DEFAULT_OUT})")
     parser.add_argument(
-        "--python-version",
-        default=DEFAULT_PYTHON,
-        help="target CPython X.Y (default %(default)s: FC python3.10)",
+        "--runtime-python", help="the runtime's interpreter (default: found in pyenv or PATH)"
+    )
+    parser.add_argument(
+        "--skip-runtime-check", action="store_true", help="do not run the zip in the runtime's interpreter"
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=DEFAULT_CACHE, help="downloaded wheels (default %(default)s)"
     )
     parser.add_argument("--handler-dir", type=Path, default=REPO / "handler", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    count, size = build(args.out.resolve(), args.python_version, handler_dir=args.handler_dir)
-    target = f"CPython {args.python_version}, {PLATFORM}"
-    print(f"{args.out}: {size / 1_048_576:.2f} MB, {count} files ({target})")
+    rt = fc.runtime(args.runtime)
+    built = build(
+        args.out.resolve(),
+        rt,
+        handler_dir=args.handler_dir,
+        runtime_python=args.runtime_python,
+        skip_runtime_check=args.skip_runtime_check,
+        cache=args.cache_dir,
+    )
+    print(f"{args.out}: {built.size / 1_048_576:.2f} MB, {built.files} files, sha256 {built.sha256}")
+    print(f"FC {rt.name} (CPython {rt.python}, manylinux_{rt.glibc[0]}_{rt.glibc[1]} x86_64): {built.check}")
+    if args.skip_runtime_check:
+        print("WARNING: this zip was not run in the runtime's interpreter", file=sys.stderr)
     return 0
 
 
