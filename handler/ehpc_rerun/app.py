@@ -183,6 +183,7 @@ def _handle(event: Any, context: Any) -> Any:
         dry_run=config.dry_run,
     )
     sink_credentials = creds_box[0] if creds_box else _optional_creds(context)
+    # Every invocation, whatever its trigger, runs the sinks: a DingTalk digest may be due (sinks/digest.py).
     sinks = _sinks(config, sink_credentials, invocation_id)
     dispatch(report, sinks, retries=config.sink_retries, deadline_s=max(deadline.remaining(), 0.0))
     if unwrapped.http:
@@ -223,7 +224,14 @@ def _sinks(config: Settings, creds: Credentials | None, invocation_id: str) -> l
     from .sinks import build_sinks
 
     try:
-        return build_sinks(config, creds)
+        # the DingTalk digest shares the function's state store, and the clock decisions are made with
+        # (late binding: tests replace app.now_ms)
+        return build_sinks(
+            config,
+            creds,
+            store=lambda: _store(config),
+            now_ms=lambda: now_ms(),  # noqa: PLW0108
+        )
     except ConfigError as exc:
         emit(
             {

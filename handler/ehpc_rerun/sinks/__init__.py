@@ -1,5 +1,8 @@
 """Where invocation reports go: the log (always), then MNS, EventBridge and DingTalk if configured.
 
+MNS and EventBridge (read by machines) get one message per invocation; DingTalk (read by people) gets
+a digest of the escalations, at most one message per window (:mod:`.digest`).
+
 :func:`build_sinks` is the only entry point the handler needs; each optional sink module is
 imported only when its settings are present (EventBridge pulls the OpenAPI SDK, ~0.35 s).
 Every secret a sink holds is registered for redaction before any sink exists.
@@ -7,6 +10,8 @@ Every secret a sink holds is registered for redaction before any sink exists.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from ehpc_rerun.credentials import Credentials
@@ -15,6 +20,9 @@ from ehpc_rerun.settings import Settings
 
 from .base import Sink
 from .log import LogSink, register_secrets
+
+if TYPE_CHECKING:  # the state package is imported only when the DingTalk digest needs it
+    from ehpc_rerun.state.base import StateStore
 
 
 def _webhook_secrets(url: str) -> list[str]:
@@ -30,8 +38,19 @@ def _need(credentials: Credentials | None, sink: str) -> Credentials:
     return credentials
 
 
-def build_sinks(settings: Settings, credentials: Credentials | None) -> list[Sink]:
-    """LogSink first, then whichever of MNS, EventBridge and DingTalk the settings configure."""
+def build_sinks(
+    settings: Settings,
+    credentials: Credentials | None,
+    *,
+    store: Callable[[], StateStore] | None = None,
+    now_ms: Callable[[], int] | None = None,
+) -> list[Sink]:
+    """LogSink first, then whichever of MNS, EventBridge and DingTalk the settings configure.
+
+    DingTalk is for people, so it is digested (:mod:`.digest`): at most one message per
+    ``dingtalk_digest_window_s`` for the whole function, shared through ``store`` (default: this
+    instance's state store, opened only when DingTalk is configured) with the clock ``now_ms``.
+    """
     if credentials is not None:
         register_secrets(credentials.secrets())
     webhook = settings.dingtalk_webhook.get_secret_value() if settings.dingtalk_webhook else None
@@ -66,10 +85,28 @@ def build_sinks(settings: Settings, credentials: Credentials | None) -> list[Sin
             )
         )
     if webhook:
+        from .digest import DigestSink
         from .dingtalk import DingTalkSink
 
-        sinks.append(DingTalkSink(webhook, ding_secret, settings.dingtalk_statuses, settings.sink_timeout_s))
+        robot = DingTalkSink(webhook, ding_secret, settings.dingtalk_statuses, settings.sink_timeout_s)
+        sinks.append(
+            DigestSink(
+                robot,
+                store if store is not None else lambda: _instance_store(settings),
+                statuses=settings.dingtalk_statuses,
+                window_s=settings.dingtalk_digest_window_s,
+                max_jobs=settings.dingtalk_digest_max_jobs,
+                link=str(settings.escalation_link) if settings.escalation_link else None,
+                now_ms=now_ms,
+            )
+        )
     return sinks
+
+
+def _instance_store(settings: Settings) -> StateStore:
+    from ehpc_rerun import instance  # imported late: instance imports this package
+
+    return instance.store(settings)
 
 
 __all__ = ["Sink", "build_sinks"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ehpc_rerun.report import InvocationReport
 
@@ -19,3 +19,14 @@ class Sink(Protocol):
         ...
 
     def publish(self, report: InvocationReport) -> None: ...
+
+
+@runtime_checkable
+class DeliversItself(Protocol):
+    """A sink with its own delivery policy (the DingTalk digest): the dispatcher calls ``deliver``
+    once, without retries; it returns ``"sent" | "queued" | "skipped" | "failed"`` and writes its own
+    ``sink_failed`` line when something could not be delivered."""
+
+    name: str
+
+    def deliver(self, report: InvocationReport) -> str: ...

@@ -37,6 +37,10 @@ from .render import render_markdown, title
 
 DEFAULT_STATUSES = tuple(sorted(s.value for s in HUMAN_STATUSES))
 _TRANSIENT_ERRCODES = frozenset({-1, 130101})
+# The robot is throttled ("send too fast", 20 messages a minute, then 10 minutes of refusals; "webhook over
+# limit"): sending again soon only prolongs it (production.md, "People's channels").
+THROTTLED_CODES = frozenset({"DingTalk.130101", "DingTalk.90030"})
+THROTTLE_S = 600
 
 
 def sign(timestamp_ms: int, secret: str) -> str:
@@ -88,7 +92,15 @@ class DingTalkSink:
         return f"{self._target.path}?{query}" if query else self._target.path
 
     def publish(self, report: InvocationReport) -> None:
-        body = json.dumps(message(report), ensure_ascii=False).encode("utf-8")
+        self.send(message(report))
+
+    def send_markdown(self, title: str, text: str) -> None:
+        """One markdown message (the escalation digest); raises like :meth:`publish`."""
+        self.send({"msgtype": "markdown", "markdown": {"title": title, "text": text}})
+
+    def send(self, payload: dict[str, object]) -> None:
+        """One signed POST of ``payload``; :class:`TransientSinkError` / :class:`PermanentSinkError`."""
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8"}
         reply = post(
             self._target, self._path_and_query(), body, headers, timeout_s=self._timeout_s, prefix="DingTalk"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from ehpc_rerun.errors import PermanentSinkError, SinkError
 from ehpc_rerun.report import InvocationReport
 
-from .base import Sink
+from .base import DeliversItself, Sink
 from .log import emit, utc_now_iso
 
 
@@ -33,7 +33,8 @@ def dispatch(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, str]:
-    """Publish to each sink in turn; return ``{sink name: "sent" | "skipped" | "failed"}``.
+    """Publish to each sink in turn; return ``{sink name: "sent" | "skipped" | "failed"}`` (a sink that
+    delivers itself, like the DingTalk digest, may also answer ``"queued"``).
 
     ``deadline_s`` bounds the time spent on retries across all sinks (``None``: no bound beyond
     ``retries``).
@@ -41,6 +42,9 @@ def dispatch(
     stop_retrying_at = clock() + deadline_s if deadline_s is not None else None
     results: dict[str, str] = {}
     for sink in sinks:
+        if isinstance(sink, DeliversItself):
+            results[sink.name] = _deliver_once(sink, report)
+            continue
         try:
             wanted = sink.wants(report)
         except Exception:  # a broken filter must not lose the report
@@ -69,18 +73,30 @@ def dispatch(
             results[sink.name] = "sent"
             continue
         results[sink.name] = "failed"
-        code = last_error.code if isinstance(last_error, SinkError) else type(last_error).__name__
-        message = last_error.message if isinstance(last_error, SinkError) else str(last_error)
-        emit(
-            {
-                "type": "ehpc_rerun.sink_failed",
-                "time": utc_now_iso(),
-                "invocation_id": report.invocation_id,
-                "sink": sink.name,
-                "attempts": attempts,
-                "error_code": code,
-                "message": message[:500],
-                "report": report.model_dump(mode="json"),
-            }
-        )
+        _failed_line(report, sink.name, attempts, last_error)
     return results
+
+
+def _failed_line(report: InvocationReport, sink: str, attempts: int, error: Exception) -> None:
+    code = error.code if isinstance(error, SinkError) else type(error).__name__
+    message = error.message if isinstance(error, SinkError) else str(error)
+    emit(
+        {
+            "type": "ehpc_rerun.sink_failed",
+            "time": utc_now_iso(),
+            "invocation_id": report.invocation_id,
+            "sink": sink,
+            "attempts": attempts,
+            "error_code": code,
+            "message": message[:500],
+            "report": report.model_dump(mode="json"),
+        }
+    )
+
+
+def _deliver_once(sink: DeliversItself, report: InvocationReport) -> str:
+    try:
+        return sink.deliver(report)
+    except Exception as exc:  # a bug in the sink: it stays with the sink, and the report is not lost
+        _failed_line(report, sink.name, 1, exc)
+        return "failed"

@@ -86,6 +86,16 @@ def _code(text: str | None) -> str:
     return f"`{_clean(text or '-', 80)}`"
 
 
+def one_line(text: str, limit: int = _CLIP) -> str:
+    """``text`` as one clipped line without backticks (public for the digest)."""
+    return _clean(text, limit)
+
+
+def inline_code(text: str | None) -> str:
+    """``text`` as a markdown code span (public for the digest)."""
+    return _code(text)
+
+
 def _why(outcome: JobOutcome) -> str:
     parts = [p for p in (outcome.error_code, outcome.message or outcome.reason) if p]
     reruns = _reruns(outcome) if outcome.status is Status.OVER_BUDGET else None
@@ -227,6 +237,13 @@ def _cluster_lines(report: InvocationReport) -> list[tuple[str, int]]:
                 why = _why(o)
                 lines.append((f"- **{status.value}** {_code(o.job_id)}" + (f": {why}" if why else ""), 1))
     return lines
+
+
+def next_step(status: Status, outcomes: Sequence[JobOutcome], note: str | None = None) -> str | None:
+    """The "what to do next" advice for ``outcomes`` of one status that needs a human (else ``None``)."""
+    if status not in HUMAN_STATUSES or status not in _NEXT_STEPS or not outcomes:
+        return None
+    return _NEXT_STEPS[status](outcomes, note)
 
 
 def next_steps(report: InvocationReport) -> list[str]:
