@@ -10,6 +10,13 @@ completed record kept for a window), reduced to what rerun dedupe and budgets ne
   window, and append one rerun to each key's budget history.
 * ``release``  -- the call did not happen (transient failure, over budget, pre-check said no):
   drop our leases so a redelivery may try again. Only leases owned by ``owner`` are dropped.
+* ``mark_sent`` -- RerunJobs is about to be sent for our leases: stamp them with ``sent_ms``, so that
+  whoever finds such a lease expired knows the call may have happened (its fate is unknown) rather
+  than taking the key over blindly. A claim that replaces an expired in-progress lease reports it in
+  :attr:`ClaimResult.taken_over` (with its ``sent_ms``); the caller decides (``policy/takeover.py``).
+* ``read_docs`` / ``write_docs`` -- small JSON documents with a version and a logical expiry, written
+  with compare-and-set (:class:`DocWrite`). Everything else the instances share is built on them, once,
+  whatever the store: event memory, listing snapshots, the API rate limiter, the escalation digest.
 * ``close``.
 
 Time is passed in (``now_ms``) so tests can move the clock; records expire *logically* by that clock
@@ -25,6 +32,12 @@ from typing import Literal, Protocol
 
 RecordStatus = Literal["in_progress", "done"]
 
+ANY_VERSION = -1  # DocWrite.if_version: write whatever is there
+# A lease stamped "sent" is kept (physically) this long after its stamp, expired or not, so that a delivery
+# that comes back days later still finds it: FC keeps an asynchronous event for up to 7 days
+# (maxAsyncEventAgeInSeconds <= 604800), EventBridge retries for a day, MNS until the message is deleted.
+SENT_LEASE_RETENTION_MS = 31 * 86_400_000
+
 
 @dataclass(frozen=True)
 class StateRecord:
@@ -36,6 +49,7 @@ class StateRecord:
     detail: str  # free text, e.g. the event id that caused the rerun
     at_ms: int  # when it was claimed / completed
     expires_ms: int  # logical expiry
+    sent_ms: int | None = None  # in_progress only: when RerunJobs was about to be sent (mark_sent)
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,41 @@ class ClaimResult:
     acquired: bool
     existing: StateRecord | None  # the live record that blocked the claim (None if acquired)
     reruns_in_window: int  # completed reruns of this key within the budget window
+    # acquired only: the expired in-progress lease of another invocation this claim replaced, if any
+    taken_over: StateRecord | None = None
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A live document: ``value`` is text (JSON by convention), ``version`` counts its writes from 1."""
+
+    key: str
+    value: str
+    version: int
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class DocWrite:
+    """One compare-and-set write of a document.
+
+    ``if_version``: ``None`` -- only if no live document exists (an expired one counts as absent);
+    ``N`` -- only if the live document's version is ``N``; :data:`ANY_VERSION` -- unconditionally.
+    ``value=None`` deletes (under the same condition). A written document lives ``ttl_ms`` (> 0) from
+    ``now_ms`` and gets the version after the one it replaced (1 when there was none live).
+    """
+
+    key: str
+    value: str | None
+    ttl_ms: int = 0
+    if_version: int | None = None
+
+
+def doc_condition_holds(if_version: int | None, live_version: int | None) -> bool:
+    """Whether a :class:`DocWrite` with ``if_version`` applies to a key whose live version is given."""
+    if if_version == ANY_VERSION:
+        return True
+    return live_version == if_version
 
 
 class StateStore(Protocol):
@@ -76,6 +125,21 @@ class StateStore(Protocol):
 
     def release(self, keys: Sequence[str], *, owner: str) -> None:
         """Drop our in-progress leases on ``keys`` (others' records are left alone)."""
+        ...
+
+    def mark_sent(self, keys: Sequence[str], *, owner: str, now_ms: int) -> None:
+        """Stamp our live in-progress leases on ``keys`` with ``sent_ms = now_ms`` (others' are left).
+
+        A stamped lease is retained for :data:`SENT_LEASE_RETENTION_MS` after the stamp even once it has
+        expired, so that whichever claim comes next reports it in ``taken_over``."""
+        ...
+
+    def read_docs(self, keys: Sequence[str], *, now_ms: int) -> dict[str, Doc]:
+        """The live documents among ``keys`` (absent and expired ones are left out)."""
+        ...
+
+    def write_docs(self, writes: Sequence[DocWrite], *, now_ms: int) -> list[bool]:
+        """Apply each compare-and-set write atomically on its own; ``True`` where its condition held."""
         ...
 
     def close(self) -> None: ...

@@ -3,9 +3,10 @@
 Only plain commands and Lua (EVALSHA) are used, so any Redis-compatible server works; no modules.
 Each operation is one script call: one round trip, and atomic because Redis runs a script alone.
 
-Layout, per user key ``k``: ``<prefix>rec:<k>`` is a hash (status, owner, detail, at_ms,
-expires_ms) and ``<prefix>hist:<k>`` a sorted set of reruns scored by ``at_ms``. Expiry is logical
-(``expires_ms`` against the caller's ``now_ms``); PX/PEXPIRE only collect garbage, with slack.
+Layout (the scripts are in :mod:`~ehpc_rerun.state.redis_scripts`), per user key ``k``:
+``<prefix>rec:<k>`` hash (status, owner, detail, at_ms, expires_ms, sent_ms), ``<prefix>hist:<k>`` sorted
+set of reruns scored by ``at_ms``, ``<prefix>doc:<k>`` hash (value, version, expires_ms). Expiry is
+logical (``expires_ms`` against the caller's ``now_ms``); PEXPIRE only collects garbage, with slack.
 On a cluster (or a Tair proxy that checks slots) every key of one script must share a slot: give
 the prefix a hash tag, e.g. ``{ehpc-rerun}:v1:``.
 """
@@ -23,80 +24,13 @@ from redis.retry import Retry
 
 from ehpc_rerun.errors import ConfigError, StateStoreUnavailable
 
-from .base import ClaimResult, RecordStatus, StateRecord
+from . import redis_scripts as lua
+from .base import ANY_VERSION, SENT_LEASE_RETENTION_MS, ClaimResult, Doc, DocWrite, RecordStatus, StateRecord
+from .sqlite_docs import check as check_doc_writes
 
 # Physical TTLs outlive logical expiry by this much, so clock skew between the caller and the
 # server never lets Redis drop a record that is still logically live.
 GC_SLACK_MS = 60_000
-
-# KEYS: rec_1, hist_1, ..., rec_n, hist_n.  ARGV: now, expires, px, cutoff, owner, detail.
-# Reply: 7 items per key: acquired, status, owner, detail, at_ms, expires_ms, reruns_in_window.
-_CLAIM = """
-local now = tonumber(ARGV[1])
-local out = {}
-for i = 1, #KEYS, 2 do
-  local rec, hist = KEYS[i], KEYS[i + 1]
-  local f = redis.call('HMGET', rec, 'status', 'owner', 'detail', 'at_ms', 'expires_ms')
-  local expires = f[5] and tonumber(f[5])
-  if expires and expires > now then
-    table.insert(out, 0)
-    table.insert(out, f[1] or '')
-    table.insert(out, f[2] or '')
-    table.insert(out, f[3] or '')
-    table.insert(out, f[4] or '0')
-    table.insert(out, f[5])
-  else
-    redis.call('DEL', rec)
-    redis.call('HSET', rec, 'status', 'in_progress', 'owner', ARGV[5], 'detail', ARGV[6],
-               'at_ms', ARGV[1], 'expires_ms', ARGV[2])
-    redis.call('PEXPIRE', rec, ARGV[3])
-    table.insert(out, 1)
-    for _ = 1, 5 do table.insert(out, '') end
-  end
-  redis.call('ZREMRANGEBYSCORE', hist, '-inf', ARGV[4])
-  table.insert(out, redis.call('ZCOUNT', hist, '(' .. ARGV[4], '+inf'))
-end
-return out
-"""
-
-# KEYS as for claim.  ARGV: owner, now, expires, px, cutoff, history_px, member_1, ..., member_n.
-# Reply: how many done records were written (keys whose lease was lost to a live record are not).
-_COMPLETE = """
-local owner, now = ARGV[1], tonumber(ARGV[2])
-local written = 0
-for i = 1, #KEYS, 2 do
-  local rec, hist = KEYS[i], KEYS[i + 1]
-  local f = redis.call('HMGET', rec, 'owner', 'detail', 'expires_ms')
-  local expires = f[3] and tonumber(f[3])
-  if not (f[1] and f[1] ~= owner and expires and expires > now) then
-    local detail = (f[1] == owner and f[2]) or ''
-    redis.call('DEL', rec)
-    redis.call('HSET', rec, 'status', 'done', 'owner', owner, 'detail', detail,
-               'at_ms', ARGV[2], 'expires_ms', ARGV[3])
-    redis.call('PEXPIRE', rec, ARGV[4])
-    written = written + 1
-  end
-  redis.call('ZADD', hist, ARGV[2], ARGV[6 + (i + 1) / 2])
-  redis.call('ZREMRANGEBYSCORE', hist, '-inf', ARGV[5])
-  redis.call('PEXPIRE', hist, ARGV[6])
-end
-return written
-"""
-
-# KEYS: rec_1, ..., rec_n.  ARGV: owner.  Compare-and-delete, so another owner's lease survives.
-_RELEASE = """
-local n = 0
-for i = 1, #KEYS do
-  local f = redis.call('HMGET', KEYS[i], 'status', 'owner')
-  if f[1] == 'in_progress' and f[2] == ARGV[1] then
-    redis.call('DEL', KEYS[i])
-    n = n + 1
-  end
-end
-return n
-"""
-
-_FIELDS_PER_KEY = 7
 
 
 def _status(value: str) -> RecordStatus:
@@ -129,16 +63,19 @@ class RedisStateStore:
             )
         except ValueError:
             raise ConfigError(f"EHPC_RERUN_STATE: cannot parse the Redis URL for {self._where}") from None
-        self._claim = self._client.register_script(_CLAIM)
-        self._complete = self._client.register_script(_COMPLETE)
-        self._release = self._client.register_script(_RELEASE)
+        self._claim = self._client.register_script(lua.CLAIM)
+        self._complete = self._client.register_script(lua.COMPLETE)
+        self._release = self._client.register_script(lua.RELEASE)
+        self._mark_sent = self._client.register_script(lua.MARK_SENT)
+        self._read_docs = self._client.register_script(lua.READ_DOCS)
+        self._write_docs = self._client.register_script(lua.WRITE_DOCS)
         # Fail at start rather than on the first event, and load the scripts in the same round
         # trip so the first claim is a single EVALSHA.
         try:
             pipe = self._client.pipeline(transaction=False)
             pipe.ping()
-            for script in (self._claim, self._complete, self._release):
-                pipe.script_load(script.script)
+            for script in lua.ALL:
+                pipe.script_load(script)
             pipe.execute()
         except redis.exceptions.RedisError as exc:
             self._client.close()
@@ -172,11 +109,7 @@ class RedisStateStore:
         try:
             return _parse_claim_reply(keys, reply)
         except (TypeError, ValueError):
-            # Only a foreign or hand-edited record under our prefix can get here: fail closed.
-            raise StateStoreUnavailable(
-                f"unexpected reply from the Redis state store at {self._where}; "
-                f"are other programs writing keys under the prefix {self._prefix!r}?"
-            ) from None
+            raise self._foreign() from None
 
     def complete(
         self,
@@ -208,6 +141,43 @@ class RedisStateStore:
             return
         self._run(self._release, [f"{self._prefix}rec:{key}" for key in keys], [owner])
 
+    def mark_sent(self, keys: Sequence[str], *, owner: str, now_ms: int) -> None:
+        if keys:
+            # kept well past its expiry (SENT_LEASE_RETENTION_MS), so that a late delivery still sees it
+            retain = SENT_LEASE_RETENTION_MS + GC_SLACK_MS
+            self._run(self._mark_sent, [f"{self._prefix}rec:{key}" for key in keys], [owner, now_ms, retain])
+
+    def read_docs(self, keys: Sequence[str], *, now_ms: int) -> dict[str, Doc]:
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return {}
+        reply = self._run(self._read_docs, [f"{self._prefix}doc:{key}" for key in unique], [now_ms])
+        try:
+            return _parse_docs_reply(unique, reply)
+        except (TypeError, ValueError):
+            raise self._foreign() from None
+
+    def write_docs(self, writes: Sequence[DocWrite], *, now_ms: int) -> list[bool]:
+        check_doc_writes(writes)
+        if not writes:
+            return []
+        args: list[str | int] = [now_ms]
+        for w in writes:
+            if w.if_version is None:
+                condition = "none"
+            elif w.if_version == ANY_VERSION:
+                condition = "any"
+            else:
+                condition = str(int(w.if_version))
+            if w.value is None:
+                args.extend(("del", condition, "", 0, 0))
+            else:
+                args.extend(("set", condition, w.value, now_ms + w.ttl_ms, w.ttl_ms + GC_SLACK_MS))
+        reply = self._run(self._write_docs, [f"{self._prefix}doc:{w.key}" for w in writes], args)
+        if not isinstance(reply, list) or len(reply) != len(writes):
+            raise self._foreign()
+        return [bool(item) for item in reply]
+
     def close(self) -> None:
         self._client.close()
 
@@ -223,6 +193,13 @@ class RedisStateStore:
         except redis.exceptions.RedisError as exc:
             raise self._unavailable(exc) from None
 
+    def _foreign(self) -> StateStoreUnavailable:
+        # Only a foreign or hand-edited key under our prefix can get here: fail closed.
+        return StateStoreUnavailable(
+            f"unexpected reply from the Redis state store at {self._where}; "
+            f"are other programs writing keys under the prefix {self._prefix!r}?"
+        )
+
     def _unavailable(self, exc: BaseException) -> StateStoreUnavailable:
         text = str(exc)
         if self._password:
@@ -237,18 +214,41 @@ class RedisStateStore:
 
 
 def _parse_claim_reply(keys: Sequence[str], reply: object) -> list[ClaimResult]:
-    if not isinstance(reply, list) or len(reply) != _FIELDS_PER_KEY * len(keys):
+    width = lua.CLAIM_FIELDS_PER_KEY
+    if not isinstance(reply, list) or len(reply) != width * len(keys):
         raise ValueError("reply does not have one row per key")
     results: list[ClaimResult] = []
     for index, key in enumerate(keys):
-        acquired, status, owner, detail, at_ms, expires_ms, count = reply[
-            index * _FIELDS_PER_KEY : (index + 1) * _FIELDS_PER_KEY
+        code, status, owner, detail, at_ms, expires_ms, sent_ms, count = reply[
+            index * width : (index + 1) * width
         ]
-        existing = None
-        if not acquired:
-            existing = StateRecord(key, _status(status), str(owner), str(detail), int(at_ms), int(expires_ms))
-        results.append(ClaimResult(key, bool(acquired), existing, int(count)))
+        described = None
+        if code != 1:
+            described = StateRecord(
+                key,
+                _status(status),
+                str(owner),
+                str(detail),
+                int(at_ms),
+                int(expires_ms),
+                int(sent_ms) if sent_ms != "" else None,
+            )
+        existing = described if code == 0 else None
+        taken_over = described if code == 2 else None
+        results.append(ClaimResult(key, code != 0, existing, int(count), taken_over))
     return results
+
+
+def _parse_docs_reply(keys: Sequence[str], reply: object) -> dict[str, Doc]:
+    width = lua.READ_DOCS_FIELDS_PER_KEY
+    if not isinstance(reply, list) or len(reply) != width * len(keys):
+        raise ValueError("reply does not have one row per key")
+    found: dict[str, Doc] = {}
+    for index, key in enumerate(keys):
+        value, version, expires_ms = reply[index * width : (index + 1) * width]
+        if version != "":
+            found[key] = Doc(key, str(value), int(version), int(expires_ms))
+    return found
 
 
 def _check_non_negative(**values: int) -> None:

@@ -20,12 +20,16 @@ from typing import TypeVar
 
 from ehpc_rerun.errors import StateStoreUnavailable
 
-from .base import ClaimResult, RecordStatus, StateRecord
+from . import sqlite_docs
+from .base import SENT_LEASE_RETENTION_MS, ClaimResult, Doc, DocWrite, RecordStatus, StateRecord
 
 T = TypeVar("T")
 
 # Pruning scans whole tables; once a minute of store time is plenty for GC.
 PRUNE_INTERVAL_MS = 60_000
+# An expired lease is kept this long before it is pruned, as Redis keeps it (its GC_SLACK_MS), so that
+# a claim soon after the expiry still finds it and reports it as taken over (with its sent_ms).
+PRUNE_SLACK_MS = 60_000
 # Switching to WAL needs a moment of exclusive access, which concurrent first openers can
 # contend for without the busy handler helping; a few short retries settle it.
 _INIT_ATTEMPTS = 20
@@ -47,6 +51,12 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_key_at ON history (key, at_ms);
 CREATE INDEX IF NOT EXISTS history_at ON history (at_ms);
 """
+# Added after the first release: a file made by it gets the column on open.
+_MIGRATIONS = ("ALTER TABLE claims ADD COLUMN sent_ms INTEGER",)
+_UPSERT = (
+    "INSERT OR REPLACE INTO claims (key, status, owner, detail, at_ms, expires_ms, sent_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, NULL)"
+)
 
 
 def _status(value: str) -> RecordStatus:
@@ -95,21 +105,22 @@ class SqliteStateStore:
             results: list[ClaimResult] = []
             for key in keys:
                 row = conn.execute(
-                    "SELECT status, owner, detail, at_ms, expires_ms FROM claims WHERE key = ?", (key,)
+                    "SELECT status, owner, detail, at_ms, expires_ms, sent_ms FROM claims WHERE key = ?",
+                    (key,),
                 ).fetchone()
                 existing: StateRecord | None = None
+                taken_over: StateRecord | None = None
                 if row is not None and row[4] > now_ms:
-                    existing = StateRecord(key, _status(row[0]), row[1], row[2], row[3], row[4])
+                    existing = StateRecord(key, _status(row[0]), row[1], row[2], row[3], row[4], row[5])
                 else:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO claims VALUES (?, 'in_progress', ?, ?, ?, ?)",
-                        (key, owner, detail, now_ms, now_ms + lease_ms),
-                    )
+                    if row is not None and row[0] == "in_progress" and row[1] != owner:
+                        taken_over = StateRecord(key, "in_progress", row[1], row[2], row[3], row[4], row[5])
+                    conn.execute(_UPSERT, (key, "in_progress", owner, detail, now_ms, now_ms + lease_ms))
                 (count,) = conn.execute(
                     "SELECT COUNT(*) FROM history WHERE key = ? AND at_ms > ?",
                     (key, now_ms - budget_window_ms),
                 ).fetchone()
-                results.append(ClaimResult(key, existing is None, existing, int(count)))
+                results.append(ClaimResult(key, existing is None, existing, int(count), taken_over))
             self._maybe_prune(conn, now_ms, budget_window_ms)
             return results
 
@@ -138,8 +149,7 @@ class SqliteStateStore:
                 if row is None or row[0] == owner or row[2] <= now_ms:
                     kept_detail = row[1] if row is not None and row[0] == owner else ""
                     conn.execute(
-                        "INSERT OR REPLACE INTO claims VALUES (?, 'done', ?, ?, ?, ?)",
-                        (key, owner, kept_detail, now_ms, now_ms + dedupe_window_ms),
+                        _UPSERT, (key, "done", owner, kept_detail, now_ms, now_ms + dedupe_window_ms)
                     )
                 conn.execute("INSERT INTO history (key, at_ms) VALUES (?, ?)", (key, now_ms))
             self._maybe_prune(conn, now_ms, budget_window_ms)
@@ -157,6 +167,17 @@ class SqliteStateStore:
             )
 
         self._transact(body)
+
+    def mark_sent(self, keys: Sequence[str], *, owner: str, now_ms: int) -> None:
+        if keys:
+            self._transact(lambda conn: sqlite_docs.mark_sent(conn, keys, owner, now_ms))
+
+    def read_docs(self, keys: Sequence[str], *, now_ms: int) -> dict[str, Doc]:
+        return self._transact(lambda conn: sqlite_docs.read(conn, keys, now_ms)) if keys else {}
+
+    def write_docs(self, writes: Sequence[DocWrite], *, now_ms: int) -> list[bool]:
+        sqlite_docs.check(writes)
+        return self._transact(lambda conn: sqlite_docs.write(conn, writes, now_ms)) if writes else []
 
     def close(self) -> None:
         with self._lock:
@@ -193,7 +214,11 @@ class SqliteStateStore:
                     conn.execute("PRAGMA journal_mode = WAL")
                     # NORMAL is crash-safe in WAL mode; only an OS crash can drop the last commits.
                     conn.execute("PRAGMA synchronous = NORMAL")
-                    conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+                    # The migration runs in the schema's transaction: two first openers of an old file
+                    # must not both see the column missing (the second ALTER would fail).
+                    conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}{sqlite_docs.SCHEMA}")
+                    _migrate(conn)
+                    conn.execute("COMMIT")
                     break
                 except sqlite3.OperationalError as exc:
                     if conn.in_transaction:
@@ -238,8 +263,22 @@ class SqliteStateStore:
             return
         self._last_prune_ms = now_ms
         # Logically expired records are the same as absent ones, so deleting them changes nothing.
-        conn.execute("DELETE FROM claims WHERE expires_ms <= ?", (now_ms,))
+        # ... except a lease stamped "sent", kept for a later claim to report (SENT_LEASE_RETENTION_MS)
+        conn.execute(
+            "DELETE FROM claims WHERE expires_ms <= ? AND "
+            "(sent_ms IS NULL OR status != 'in_progress' OR sent_ms <= ?)",
+            (now_ms - PRUNE_SLACK_MS, now_ms - SENT_LEASE_RETENTION_MS),
+        )
         conn.execute("DELETE FROM history WHERE at_ms <= ?", (now_ms - budget_window_ms,))
+        conn.execute("DELETE FROM docs WHERE expires_ms <= ?", (now_ms,))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(claims)")}
+    for statement in _MIGRATIONS:
+        column = statement.split("ADD COLUMN ")[1].split()[0]
+        if column not in columns:
+            conn.execute(statement)
 
 
 def _check_non_negative(**values: int) -> None:

@@ -9,8 +9,10 @@ code, and writes with BatchWriteRow, each row write conditional, so it is atomic
   (release adds ``owner == us AND status == in_progress``): optimistic locking.
 
 A row whose condition fails was changed by another instance since we read it: it is read again and
-decided again, a bounded number of rounds. Two instances claiming one key: both read "no row", both
-PutRow with EXPECT_NOT_EXIST, Tablestore applies exactly one; the other re-reads and sees the winner.
+decided again, a bounded number of rounds. Documents (read_docs / write_docs) are rows of the same table
+under keys of their own (:mod:`~ehpc_rerun.state.tablestore_docs`); mark_sent is one more planned write.
+Two instances claiming one key: both read "no row", both PutRow with EXPECT_NOT_EXIST, Tablestore
+applies exactly one; the other re-reads and sees the winner.
 
 Expiry is logical (``expires_ms`` against the caller's ``now_ms``). Tablestore's own TTL is at least one
 day and deletes asynchronously, so it can only collect garbage (set it on the table, longer than the
@@ -36,9 +38,10 @@ from typing import Any
 from ehpc_rerun.credentials import Credentials
 from ehpc_rerun.errors import StateStoreUnavailable
 
+from . import tablestore_docs as docs
 from . import tablestore_rows as rows
-from .base import ClaimResult, StateRecord
-from .tablestore_batches import BatchIO
+from .base import ClaimResult, Doc, DocWrite, StateRecord
+from .tablestore_batches import BatchIO, claim_row_key, doc_row_key
 from .tablestore_sdk import Timeouts, close_client, explain, failure_types, import_sdk, make_client
 
 # Rounds of read-decide-write for rows another instance keeps changing under us. Claim races settle
@@ -72,7 +75,21 @@ class TablestoreStateStore:
         self._ident: tuple[str, str, str | None] | None = None
         self._secrets: tuple[str, ...] = ()
         self._closed = False
-        self._io = BatchIO(self._sdk, table, self._call, self._unavailable)
+        self._io = BatchIO(
+            self._sdk, table, self._call, self._unavailable, parse=rows.parse_row, row_key=claim_row_key
+        )
+        self._docs = docs.DocStore(
+            BatchIO(
+                self._sdk,
+                table,
+                self._call,
+                self._unavailable,
+                parse=docs.parse_doc,
+                row_key=doc_row_key,
+            ),
+            max_rounds=max_rounds,
+            unavailable=self._contended,
+        )
 
     def __repr__(self) -> str:
         return f"TablestoreStateStore({self._endpoint!r}, {self._instance!r}, {self._table!r})"
@@ -122,7 +139,9 @@ class TablestoreStateStore:
         for key, row in seen.items():
             count = len(rows.in_window(row.history, cutoff)) if row is not None else 0
             if key in applied:
-                results[key] = ClaimResult(key, True, None, count)
+                # ``row`` is what the applied write replaced: a lapsed lease of another invocation?
+                lapsed = row is not None and row.expired_lease_of_another(owner, now_ms)
+                results[key] = ClaimResult(key, True, None, count, row.record() if lapsed and row else None)
             else:
                 record = row.live_record(now_ms) if row is not None else None
                 results[key] = ClaimResult(key, False, record, count)
@@ -166,6 +185,19 @@ class TablestoreStateStore:
             return
         self._converge(keys, lambda key, row: rows.plan_release(key, row, owner=owner), "release")
 
+    def mark_sent(self, keys: Sequence[str], *, owner: str, now_ms: int) -> None:
+        if not keys:
+            return
+        self._converge(
+            keys, lambda key, row: rows.plan_mark_sent(key, row, owner=owner, now_ms=now_ms), "mark_sent"
+        )
+
+    def read_docs(self, keys: Sequence[str], *, now_ms: int) -> dict[str, Doc]:
+        return self._docs.read(keys, now_ms=now_ms)
+
+    def write_docs(self, writes: Sequence[DocWrite], *, now_ms: int) -> list[bool]:
+        return self._docs.write(writes, now_ms=now_ms)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -197,14 +229,17 @@ class TablestoreStateStore:
             fresh = self._io.read(sorted(retry))
             planned = {w.key: w for w in writes}
             for key in retry:
-                if _landed(planned[key], fresh[key]):
+                if rows.landed(planned[key], fresh[key]):
                     applied.add(key)  # a row-level timeout whose write did happen after all
                 else:
                     seen[key] = fresh[key]
             pending = [key for key in pending if key in retry and key not in applied]
-        raise StateStoreUnavailable(
+        raise self._contended(what, len(retry))
+
+    def _contended(self, what: str, count: int) -> StateStoreUnavailable:
+        return StateStoreUnavailable(
             f"{what} on the Tablestore table {self._table!r} of instance {self._instance!r}: "
-            f"{len(retry)} key(s) still changed by other writers after {self._max_rounds} round(s) "
+            f"{count} key(s) still changed by other writers after {self._max_rounds} round(s) "
             "of conditional writes; retry later (is something else writing to this table?)"
         )
 
@@ -251,20 +286,6 @@ class TablestoreStateStore:
                 secrets=self._secrets,
             )
         )
-
-
-def _landed(write: rows.Write, row: rows.StoredRow | None) -> bool:
-    """Whether ``row`` is exactly what ``write`` would have produced (so it was applied)."""
-    if write.kind == "delete" or row is None:
-        return False
-    expected_version = 1 if write.expect_version is None else write.expect_version + 1
-    return (
-        row.version == expected_version
-        and row.status == write.columns[rows.STATUS]
-        and row.owner == write.columns[rows.OWNER]
-        and row.at_ms == write.columns[rows.AT_MS]
-        and rows.dump_history(row.history) == write.columns[rows.HISTORY]
-    )
 
 
 def _check_non_negative(**values: int) -> None:

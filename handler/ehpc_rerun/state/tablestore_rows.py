@@ -2,7 +2,8 @@
 
 Pure data and decisions, no SDK: :mod:`ehpc_rerun.state.tablestore` sends what this module plans.
 
-Row layout (primary key ``key`` STRING)::
+Row layout (primary key ``key`` STRING: the claim key, see
+:func:`~ehpc_rerun.state.tablestore_batches.claim_row_key`)::
 
     status      STRING   "in_progress" | "done" | "released" (a dropped lease: no record)
     owner       STRING   the invocation that holds or held the record
@@ -11,6 +12,9 @@ Row layout (primary key ``key`` STRING)::
     expires_ms  INTEGER  logical expiry, compared with the caller's now_ms
     version     INTEGER  optimistic lock: every write is conditional on the version it read, and adds 1
     history     STRING   compact JSON list of reruns, e.g. [{"at_ms":123,"id":"inv-a:123"}]
+    sent_ms     INTEGER  in-progress leases only, once marked sent (mark_sent); absent otherwise
+
+Documents (:mod:`~ehpc_rerun.state.tablestore_docs`) share the table, under keys of their own.
 
 History entries are JSON objects so fields can be added later (``source``, ``source_id``,
 ``invocation_id``, ``ehpc_request_id``): unknown fields are kept as they are when a row is rewritten, so
@@ -34,7 +38,8 @@ AT_MS = "at_ms"
 EXPIRES_MS = "expires_ms"
 VERSION = "version"
 HISTORY = "history"
-COLUMNS = (STATUS, OWNER, DETAIL, AT_MS, EXPIRES_MS, VERSION, HISTORY)
+SENT_MS = "sent_ms"
+COLUMNS = (STATUS, OWNER, DETAIL, AT_MS, EXPIRES_MS, VERSION, HISTORY, SENT_MS)
 RELEASED = "released"
 
 # budget_max_reruns is at most 1000 (settings.py), so a count above that already blocks every
@@ -70,13 +75,25 @@ class StoredRow:
     expires_ms: int
     version: int
     history: tuple[Rerun, ...]
+    sent_ms: int | None = None
 
     def live_record(self, now_ms: int) -> StateRecord | None:
         """The record that blocks a claim at ``now_ms``, if any (expiry is logical, by the caller's clock)."""
         if self.status not in ("in_progress", "done") or self.expires_ms <= now_ms:
             return None
+        return self.record()
+
+    def record(self) -> StateRecord:
         status: RecordStatus = "done" if self.status == "done" else "in_progress"
-        return StateRecord(self.key, status, self.owner, self.detail, self.at_ms, self.expires_ms)
+        sent = self.sent_ms if status == "in_progress" else None
+        return StateRecord(self.key, status, self.owner, self.detail, self.at_ms, self.expires_ms, sent)
+
+    def expired_lease_of_another(self, owner: str, now_ms: int) -> bool:
+        """Whether a claim by ``owner`` at ``now_ms`` would take over another invocation's lapsed lease."""
+        return self.status == "in_progress" and self.owner != owner and self.expires_ms <= now_ms
+
+    def is_live_lease_of(self, owner: str, now_ms: int) -> bool:
+        return self.status == "in_progress" and self.owner == owner and self.expires_ms > now_ms
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,10 @@ class Write:
     columns: dict[str, str | int]
     # release only: the row must still be this owner's in-progress lease (belt and braces with the version)
     expect_owner: str | None = None
+    # documents written without reading first: the row must also have expires_ms > this (be live)
+    expect_live_at_ms: int | None = None
+    # update only: columns to remove (a new lease or a done record must not keep an old lease's sent_ms)
+    delete_columns: tuple[str, ...] = ()
 
     def approx_bytes(self) -> int:
         """Upper bound of the row's size on the wire (for BatchWriteRow's 4 MB limit)."""
@@ -118,6 +139,7 @@ def parse_row(key: str, attributes: Sequence[Sequence[Any]] | None) -> StoredRow
             expires_ms=_integer(values, EXPIRES_MS),
             version=_integer(values, VERSION),
             history=parse_history(values.get(HISTORY, "[]")),
+            sent_ms=_integer(values, SENT_MS) if SENT_MS in values else None,
         )
     except (TypeError, ValueError) as exc:
         raise ForeignRow(f"row {key!r}: {exc}") from None
@@ -185,10 +207,12 @@ def _record_columns(
     }
 
 
-def _write(key: str, row: StoredRow | None, columns: dict[str, str | int]) -> Write:
+def _write(key: str, row: StoredRow | None, columns: dict[str, str | int], *, fresh: bool = False) -> Write:
+    """``fresh``: a new record replaces the row's, so a lapsed lease's sent_ms must go with it."""
     if row is None:
         return Write(key, "put", None, columns)
-    return Write(key, "update", row.version, columns)
+    dropped = (SENT_MS,) if fresh and row.sent_ms is not None else ()
+    return Write(key, "update", row.version, columns, delete_columns=dropped)
 
 
 def plan_claim(
@@ -198,7 +222,7 @@ def plan_claim(
     history = in_window(row.history, cutoff_ms) if row is not None else []
     version = row.version + 1 if row is not None else 1
     columns = _record_columns("in_progress", owner, detail, now_ms, now_ms + lease_ms, version, history)
-    return _write(key, row, columns)
+    return _write(key, row, columns, fresh=True)
 
 
 def rerun_id(owner: str, now_ms: int) -> str:
@@ -234,8 +258,23 @@ def plan_complete(
         return None
     kept_detail = row.detail if row.owner == owner else ""
     return _write(
-        key, row, _record_columns("done", owner, kept_detail, now_ms, now_ms + dedupe_ms, version, history)
+        key,
+        row,
+        _record_columns("done", owner, kept_detail, now_ms, now_ms + dedupe_ms, version, history),
+        fresh=True,
     )
+
+
+def plan_mark_sent(key: str, row: StoredRow | None, *, owner: str, now_ms: int) -> Write | None:
+    """Stamp our live lease with ``sent_ms``; the version moves, so a claimer that read it unstamped and
+    decided to take it over (its clock past the expiry) has its write refused and reads the stamp."""
+    if row is None or not row.is_live_lease_of(owner, now_ms):
+        return None
+    columns = _record_columns(
+        row.status, row.owner, row.detail, row.at_ms, row.expires_ms, row.version + 1, row.history
+    )
+    columns[SENT_MS] = now_ms
+    return _write(key, row, columns)
 
 
 def plan_release(key: str, row: StoredRow | None, *, owner: str) -> Write | None:
@@ -247,3 +286,17 @@ def plan_release(key: str, row: StoredRow | None, *, owner: str) -> Write | None
     # Deleting the row would forget the key's reruns, i.e. reset its budget: keep the history.
     columns = _record_columns(RELEASED, row.owner, row.detail, row.at_ms, 0, row.version + 1, row.history)
     return Write(key, "update", row.version, columns, expect_owner=owner)
+
+
+def landed(write: Write, row: StoredRow | None) -> bool:
+    """Whether ``row`` is exactly what ``write`` would have produced (so it was applied)."""
+    if write.kind == "delete" or row is None:
+        return False
+    expected_version = 1 if write.expect_version is None else write.expect_version + 1
+    return (
+        row.version == expected_version
+        and row.status == write.columns[STATUS]
+        and row.owner == write.columns[OWNER]
+        and row.at_ms == write.columns[AT_MS]
+        and dump_history(row.history) == write.columns[HISTORY]
+    )
