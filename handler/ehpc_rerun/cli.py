@@ -5,7 +5,8 @@ ehpc-rerun invoke EVENT_FILE [--simulator]   run the handler on an event file, p
 ehpc-rerun simulator [...]                   run the local E-HPC simulator
 ehpc-rerun tablestore [...]                  run a local Tablestore server for the state store
 ehpc-rerun demo                              simulator + every file in events/ through the handler
-ehpc-rerun sign BODY_FILE                    headers for an anonymous-mode HTTP call (secret from the env)
+ehpc-rerun sign [BODY_FILE] [--method M] [--path P]
+                                             headers for an anonymous-mode HTTP call (secret from the env)
 """
 
 from __future__ import annotations
@@ -209,14 +210,25 @@ def _invoke(args: argparse.Namespace) -> int:
 def _sign(args: argparse.Namespace) -> int:
     from .sources.http_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
+    method = args.method.upper()
+    problem = None
+    if method == "GET" and args.body is not None:
+        problem = "a GET is signed with an empty body: leave out BODY_FILE"
+    elif method != "GET" and args.body is None:
+        problem = f"{method} needs BODY_FILE, the exact request body"
+    elif not args.path.startswith("/") or "?" in args.path:
+        problem = "--path is the URL path as requested, starting with / and without the query string"
+    if problem:
+        print(f"ehpc-rerun sign: error: {problem}", file=sys.stderr)
+        return 2
     secret = os.environ.get(args.secret_env, "")
     if not secret:
         print(f"set {args.secret_env} to the shared secret", file=sys.stderr)
         return 2
-    body = Path(args.body).read_bytes()
+    body = b"" if args.body is None else Path(args.body).read_bytes()
     timestamp = str(int(time.time()))
     print(f"{TIMESTAMP_HEADER}: {timestamp}")
-    print(f"{SIGNATURE_HEADER}: {sign(secret, timestamp, body)}")
+    print(f"{SIGNATURE_HEADER}: {sign(secret, timestamp, body, method=method, path=args.path)}")
     return 0
 
 
@@ -253,8 +265,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo = sub.add_parser("demo", help="run every event in events/ against the bundled simulator")
     demo.add_argument("--events", default="events", help="folder of event files (default: events)")
-    sign = sub.add_parser("sign", help="print the signature headers for an anonymous-mode HTTP call")
-    sign.add_argument("body", help="file holding the exact request body")
+    sign = sub.add_parser(
+        "sign",
+        help="print the signature headers for an anonymous-mode HTTP call",
+        description='Signs hex(HMAC-SHA256(secret, "<timestamp>\\n<METHOD>\\n<path>\\n" + body)): a '
+        "signature is good for one method on one path, once, within EHPC_RERUN_HTTP_MAX_SKEW_S.",
+    )
+    sign.add_argument(
+        "body", nargs="?", metavar="BODY_FILE", help="file holding the exact request body (none for GET)"
+    )
+    sign.add_argument(
+        "--method", default="POST", choices=["POST", "GET"], type=str.upper, help="default POST"
+    )
+    sign.add_argument(
+        "--path",
+        default="/",
+        help="the URL path as requested, percent-decoded, without the query string (default /), "
+        "e.g. /rerun or /2023-03-30/functions/<name>/invocations",
+    )
     sign.add_argument("--secret-env", default="EHPC_RERUN_HTTP_SECRET", help="variable holding the secret")
     return parser
 

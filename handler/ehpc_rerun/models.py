@@ -91,6 +91,7 @@ class SourceKind(str, Enum):
     TIMER = "timer"
     DIRECT = "direct"
     DETECTOR = "detector"
+    EHPC_NODE = "ehpc_node"  # E-HPC node events (EventBridge), and the reruns a node check decides
 
 
 class RerunRequest(BaseModel):
@@ -104,9 +105,17 @@ class RerunRequest(BaseModel):
     reason: Reason = ""
     source: SourceKind
     source_id: str | None = Field(default=None, max_length=256)
+    # The event's identity for exactly-once handling over its redelivery horizon (policy/event_memory.py):
+    # the CloudEvent id, MNS MessageId, timer name@time, or the request's own ``idempotency_key``.
+    event_id: str | None = Field(default=None, min_length=1, max_length=256)
     rule: str | None = Field(default=None, max_length=128)
     report_only: bool = False  # decide and report, never call RerunJobs (detector rules being watched)
     detail: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("event_id")
+    @classmethod
+    def _event_id(cls, value: str | None) -> str | None:
+        return None if value is None else _no_control_characters(value)
 
     @field_validator("job_ids")
     @classmethod

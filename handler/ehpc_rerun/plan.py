@@ -19,6 +19,8 @@ class Job:
     job_id: str
     request: RerunRequest
     mentions: int = 1
+    # every event identity that asked for this job (several records of one batch may name it)
+    event_ids: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -43,10 +45,13 @@ def expand(requests: Iterable[RerunRequest], default_region: str) -> list[Job]:
         region = request.region or default_region
         for job_id in request.job_ids:
             ident = (region, request.cluster_id, job_id)
+            events = (f"{request.source.value}:{request.event_id}",) if request.event_id else ()
             if ident in jobs:
-                jobs[ident].mentions += 1
+                job = jobs[ident]
+                job.mentions += 1
+                job.event_ids += tuple(e for e in events if e not in job.event_ids)
             else:
-                jobs[ident] = Job(region, request.cluster_id, job_id, request)
+                jobs[ident] = Job(region, request.cluster_id, job_id, request, event_ids=events)
     return list(jobs.values())
 
 

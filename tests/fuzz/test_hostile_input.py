@@ -311,18 +311,25 @@ def http_events(draw: st.DrawFn) -> bytes:
         )
     auth = draw(st.sampled_from(["none", "good", "bad", "weird"]))
     timestamp = draw(st.sampled_from(["1795588871", "nan", "inf", "-1e309", "0x10", "", "١٢٣"]))
+    method = draw(st.sampled_from(["POST", "GET", "HEAD", "PUT", "post", "", "\ud800"]))
+    raw_path = draw(st.sampled_from(["/", "/health", "/rerun", "/%ZZ", ""]))
+    path = draw(st.sampled_from(["/rerun", "/health", "/", ""]))
     if auth == "good":
         import time
 
+        # signed for what is really sent: the method and the path the function routes on
         timestamp = str(int(time.time()))
-        headers["X-Ehpc-Rerun-Signature"] = http_auth.sign(HTTP_SECRET, timestamp, raw)
+        signed_path = path or raw_path or "/"
+        headers["X-Ehpc-Rerun-Signature"] = http_auth.sign(
+            HTTP_SECRET, timestamp, raw, method=method.upper(), path=signed_path
+        )
     elif auth in ("bad", "weird"):
         headers["X-Ehpc-Rerun-Signature"] = draw(st.sampled_from(["00", "\ud800", "Z" * 64, HUGE[:1000]]))
     if auth != "none":
         headers["X-Ehpc-Rerun-Timestamp"] = timestamp
     event: dict[str, Any] = {
         "version": "v1",
-        "rawPath": draw(st.sampled_from(["/", "/health", "/rerun", "/%ZZ", ""])),
+        "rawPath": raw_path,
         "body": base64.b64encode(raw).decode() if b64 and body is not None else body,
         "isBase64Encoded": b64,
         "headers": headers,
@@ -330,8 +337,8 @@ def http_events(draw: st.DrawFn) -> bytes:
         "requestContext": {
             "requestId": draw(st.sampled_from(["1-fuzz", "r" * 300, "\ud800", None])),
             "http": {
-                "method": draw(st.sampled_from(["POST", "GET", "HEAD", "PUT", "post", "", "\ud800"])),
-                "path": draw(st.sampled_from(["/rerun", "/health", "/", ""])),
+                "method": method,
+                "path": path,
             },
         },
     }

@@ -31,13 +31,18 @@ from .conftest import (
 
 
 def signed_headers(
-    body: str | bytes, *, secret: str = HTTP_SECRET, at: float | None = None
+    body: str | bytes,
+    *,
+    secret: str = HTTP_SECRET,
+    at: float | None = None,
+    method: str = "POST",
+    path: str = "/rerun",  # http_event's default path
 ) -> dict[str, str]:
     raw = body.encode() if isinstance(body, str) else body
     timestamp = str(int(time.time() if at is None else at))
     return {
         "X-Ehpc-Rerun-Timestamp": timestamp,
-        "X-Ehpc-Rerun-Signature": http_auth.sign(secret, timestamp, raw),
+        "X-Ehpc-Rerun-Signature": http_auth.sign(secret, timestamp, raw, method=method, path=path),
     }
 
 
@@ -440,6 +445,93 @@ def test_anonymous_signature_of_another_body_is_401(anonymous: Settings) -> None
     assert result.records == []
 
 
+@pytest.mark.parametrize(
+    ("signed_for", "sent_to"),
+    [
+        ("/rerun", "/other"),
+        ("/", "/rerun"),
+        ("/rerun", "/rerun/"),
+        ("/ehpc/rerun", "/rerun"),
+        ("/Rerun", "/rerun"),
+    ],
+)
+def test_anonymous_signature_made_for_another_path_is_401(
+    anonymous: Settings, signed_for: str, sent_to: str
+) -> None:
+    # given a request signed for one path
+    body = request_body(["1.s"])
+    headers = signed_headers(body, path=signed_for)
+    # when it is sent to another path
+    result = unwrap(http_event(body, headers=headers, path=sent_to), anonymous)
+    # then refused with the code, and nothing reaches the pipeline
+    status, code, message = error_code(result)
+    assert (status, code) == (401, "SignatureDoesNotMatch")
+    assert "<METHOD>" in message and "<path>" in message
+    assert result.records == []
+
+
+def test_anonymous_signature_made_for_a_get_is_401_on_a_post(anonymous: Settings) -> None:
+    # given a signature made for GET on the same path (over the empty body a GET has, and over this body)
+    body = request_body(["1.s"])
+    for signed_body in ("", body):
+        headers = signed_headers(signed_body, method="GET")
+        # when used on a POST
+        result = unwrap(http_event(body, headers=headers), anonymous)
+        # then refused
+        assert error_code(result)[:2] == (401, "SignatureDoesNotMatch")
+
+
+def test_anonymous_signature_for_the_path_fc_routes_on_is_accepted(anonymous: Settings) -> None:
+    # given FC's decoded requestContext.http.path differing from the URL-encoded rawPath
+    body = request_body(["1.s"])
+    event = http_event(body, headers=signed_headers(body, path="/ehpc rerun"), path="/ehpc rerun")
+    event["rawPath"] = "/ehpc%20rerun"
+    # then the signature over the decoded path (the one routes use) is accepted
+    assert jobs(unwrap(event, anonymous)) == [(CLUSTER, ("1.s",))]
+    # and one over rawPath is not
+    event["headers"].update(signed_headers(body, path="/ehpc%20rerun"))
+    assert error_code(unwrap(event, anonymous))[:2] == (401, "SignatureDoesNotMatch")
+
+
+def test_anonymous_raw_path_is_signed_when_fc_gives_no_decoded_path(anonymous: Settings) -> None:
+    body = request_body(["1.s"])
+    event = http_event(body, headers=signed_headers(body, path="/only-raw"), path="/only-raw")
+    event["requestContext"]["http"]["path"] = ""
+    assert jobs(unwrap(event, anonymous)) == [(CLUSTER, ("1.s",))]
+
+
+def test_anonymous_path_with_a_control_character_is_refused(anonymous: Settings) -> None:
+    # given a decoded path holding a newline (%0A), which could blur the signed string
+    body = request_body(["1.s"])
+    result = unwrap(http_event(body, headers=signed_headers(body, path="/a\nb"), path="/a\nb"), anonymous)
+    assert error_code(result)[:2] == (400, "InvalidPath")
+
+
+def test_a_signed_get_is_checked_over_its_method_path_and_empty_body(anonymous: Settings) -> None:
+    # given the check a signed GET route (e.g. a history endpoint) makes, and a GET signed for /history
+    headers = {k.lower(): v for k, v in signed_headers("", method="GET", path="/history").items()}
+
+    def check(method: str, path: str, body: bytes = b"") -> http_auth.AuthResult:
+        return http_auth.check(
+            anonymous, method=method, path=path, headers=headers, query={}, body=body, is_alert_callback=False
+        )
+
+    # then it passes for GET /history, with a replay key, and for nothing else
+    accepted = check("GET", "/history")
+    assert accepted.ok and accepted.replay_key == f"http-replay:{headers['x-ehpc-rerun-signature']}"
+    for method, path, body in [("GET", "/jobs", b""), ("POST", "/history", b""), ("GET", "/history", b"{}")]:
+        refused = check(method, path, body)
+        assert (refused.ok, refused.status, refused.code) == (False, 401, "SignatureDoesNotMatch")
+
+
+def test_get_health_stays_open_in_anonymous_mode(anonymous: Settings) -> None:
+    # given an anonymous trigger, when GET /health arrives with no signature at all
+    result = unwrap(http_event(None, method="GET", path="/health", content_type=None), anonymous)
+    # then it answers 200 (health checks stay open), with no replay key to claim
+    assert result.reply is not None and result.reply.status == 200
+    assert result.replay_key is None
+
+
 @pytest.mark.parametrize("offset", [-301, 301, -86_400], ids=["stale", "future", "a-day-old"])
 def test_anonymous_timestamp_outside_skew_is_401(anonymous: Settings, offset: int) -> None:
     # given a correctly signed request whose timestamp is outside http_max_skew_s (300 s)
@@ -456,10 +548,22 @@ def test_anonymous_non_finite_timestamp_is_401_not_a_crash(anonymous: Settings, 
     body = request_body(["1.s"])
     headers = {
         "X-Ehpc-Rerun-Timestamp": timestamp,
-        "X-Ehpc-Rerun-Signature": http_auth.sign(HTTP_SECRET, timestamp, body.encode()),
+        "X-Ehpc-Rerun-Signature": http_auth.sign(HTTP_SECRET, timestamp, body.encode(), path="/rerun"),
     }
     status, code, message = error_code(unwrap(http_event(body, headers=headers), anonymous))
     assert (status, code, message) == (401, "RequestExpired", "timestamp is ? s away from server time")
+
+
+@pytest.mark.parametrize("timestamp", [f"{int(time.time())}\n", f"\t{int(time.time())}", "1\x00"])
+def test_anonymous_timestamp_with_control_characters_is_401(anonymous: Settings, timestamp: str) -> None:
+    # given a timestamp float() would read, but with a control character that could blur the signed string
+    body = request_body(["1.s"])
+    headers = {
+        "X-Ehpc-Rerun-Timestamp": timestamp,
+        "X-Ehpc-Rerun-Signature": http_auth.sign(HTTP_SECRET, timestamp, body.encode(), path="/rerun"),
+    }
+    # then refused before any signature check
+    assert error_code(unwrap(http_event(body, headers=headers), anonymous))[:2] == (401, "InvalidTimestamp")
 
 
 def test_anonymous_non_numeric_timestamp_is_401(anonymous: Settings) -> None:
@@ -546,13 +650,30 @@ def test_function_mode_accepts_unsigned_requests_and_callbacks(settings: Setting
     assert request.replay_key is None and callback.replay_key is None
 
 
-def test_sign_is_hex_hmac_sha256_of_timestamp_dot_body() -> None:
+def test_sign_is_hex_hmac_sha256_of_timestamp_method_path_and_body_on_lines() -> None:
     import hashlib
     import hmac
 
-    expected = hmac.new(HTTP_SECRET.encode(), b"1700000000.{}", hashlib.sha256).hexdigest()
-    assert http_auth.sign(HTTP_SECRET, "1700000000", b"{}") == expected
+    # given the documented string: timestamp, method, path, each on its line, then the body
+    expected = hmac.new(HTTP_SECRET.encode(), b"1700000000\nPOST\n/rerun\n{}", hashlib.sha256).hexdigest()
+    # then sign() computes exactly that, in lower-case hex of 32 bytes
+    assert http_auth.sign(HTTP_SECRET, "1700000000", b"{}", method="post", path="/rerun") == expected
     assert len(base64.b16decode(expected.upper())) == 32
+    # and a GET is signed over an empty body, the defaults being POST and /
+    get = hmac.new(HTTP_SECRET.encode(), b"1700000000\nGET\n/history\n", hashlib.sha256).hexdigest()
+    assert http_auth.sign(HTTP_SECRET, "1700000000", b"", method="GET", path="/history") == get
+    assert http_auth.string_to_sign("1700000000", "POST", "", b"x") == b"1700000000\nPOST\n/\nx"
+    assert http_auth.sign(HTTP_SECRET, "1", b"x") == http_auth.sign(
+        HTTP_SECRET, "1", b"x", method="POST", path="/"
+    )
+
+
+def test_the_signed_string_cannot_be_read_two_ways() -> None:
+    # given two requests a dot-joined string would confuse: path "/a.b" + body "c", path "/a" + body "b.c"
+    one = http_auth.string_to_sign("1700000000", "POST", "/a.b", b"c")
+    other = http_auth.string_to_sign("1700000000", "POST", "/a", b"b.c")
+    # then their signed strings differ
+    assert one != other
 
 
 # --- hostile header and query values --------------------------------------------------------------------

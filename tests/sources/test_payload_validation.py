@@ -159,7 +159,10 @@ def test_single_job_id_field() -> None:
 def test_unknown_fields_are_named_in_the_error() -> None:
     err = rejected({"cluster_id": CLUSTER, "job_ids": ["1.s"], "priority": 1, "user": "bob"})
     assert err.code == "InvalidRequest"
-    assert err.message == "unknown fields: priority, user (expected cluster_id, job_ids, reason, region)"
+    assert (
+        err.message
+        == "unknown fields: priority, user (expected cluster_id, job_ids, reason, region, idempotency_key)"
+    )
     assert err.cluster_id == CLUSTER
 
 
@@ -302,3 +305,17 @@ def test_lone_surrogate_in_an_unknown_field_name_is_escaped() -> None:
     err = rejected(json.loads('{"cluster_id": "ehpc-hz-a", "job_ids": ["1.s"], "\\ud800": 1}'))
     assert err.message.startswith("unknown fields: \\ud800 (expected")
     err.message.encode("utf-8")
+
+
+def test_an_idempotency_key_becomes_the_event_identity() -> None:
+    # given a request that names its own idempotency key / when validated / then it is the event id
+    assert (
+        ok({"cluster_id": CLUSTER, "job_ids": ["1.s"], "idempotency_key": "ticket-42"}).event_id
+        == "ticket-42"
+    )
+
+
+@pytest.mark.parametrize("key", ["", "a\nb", 7, "x" * 257])
+def test_a_bad_idempotency_key_is_rejected_naming_the_field(key: object) -> None:
+    err = rejected({"cluster_id": CLUSTER, "job_ids": ["1.s"], "idempotency_key": key})
+    assert err.message.startswith("idempotency_key: ")

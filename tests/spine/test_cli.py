@@ -49,18 +49,85 @@ def test_invoke_of_a_sample_without_credentials_reports_the_missing_role(
     assert sim.calls_for("RerunJobs") == []
 
 
+SHARED = "test-shared-secret-not-real-0123456789"
+
+
+def printed_headers(out: str) -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in out.splitlines())
+
+
 def test_sign_prints_headers_the_function_accepts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # given a body file and the secret in the environment
     body = tmp_path / "body.json"
     body.write_bytes(b'{"cluster_id": "ehpc-hz-test01", "job_ids": ["1"]}')
-    monkeypatch.setenv("EHPC_RERUN_HTTP_SECRET", "test-shared-secret-not-real-0123456789")
+    monkeypatch.setenv("EHPC_RERUN_HTTP_SECRET", SHARED)
+    # when signed without --method or --path
     assert main(["sign", str(body)]) == 0
-    headers = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
-    expected = sign(
-        "test-shared-secret-not-real-0123456789", headers["x-ehpc-rerun-timestamp"], body.read_bytes()
-    )
+    # then the signature is for POST on /
+    headers = printed_headers(capsys.readouterr().out)
+    expected = sign(SHARED, headers["x-ehpc-rerun-timestamp"], body.read_bytes(), method="POST", path="/")
     assert headers["x-ehpc-rerun-signature"] == expected
+
+
+def test_sign_with_a_path_prints_headers_the_function_accepts_on_that_path_only(
+    sim: Simulator,
+    settings_env: Callable[..., None],
+    invoke: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # given an anonymous trigger and headers printed by `ehpc-rerun sign BODY --path /ehpc/rerun`
+    settings_env(http_auth="anonymous", http_secret=SHARED)
+    monkeypatch.setenv("EHPC_RERUN_HTTP_SECRET", SHARED)
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"cluster_id": CLUSTER, "job_ids": ["5.scheduler"]}))
+    assert main(["sign", str(body), "--path", "/ehpc/rerun"]) == 0
+    headers = printed_headers(capsys.readouterr().out)
+    # when the function gets that body with those headers on another path, then on that path
+    wrong = invoke(http_event(body.read_text(), headers=headers, path="/ehpc/other"))
+    right = invoke(http_event(body.read_text(), headers=headers, path="/ehpc/rerun"))
+    # then refused, then accepted: one RerunJobs call
+    assert (wrong["statusCode"], wrong["body"]["error"]["code"]) == (401, "SignatureDoesNotMatch")
+    assert right["statusCode"] == 200
+    assert sim.rerun_job_ids() == ["5.scheduler"]
+
+
+def test_sign_a_get_signs_the_empty_body(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EHPC_RERUN_HTTP_SECRET", SHARED)
+    assert main(["sign", "--method", "get", "--path", "/history"]) == 0
+    headers = printed_headers(capsys.readouterr().out)
+    expected = sign(SHARED, headers["x-ehpc-rerun-timestamp"], b"", method="GET", path="/history")
+    assert headers["x-ehpc-rerun-signature"] == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--method", "GET", "BODY"], "a GET is signed with an empty body"),
+        ([], "POST needs BODY_FILE"),
+        (["BODY", "--path", "rerun"], "--path is the URL path"),
+        (["BODY", "--path", "/rerun?x=1"], "without the query string"),
+    ],
+)
+def test_sign_usage_errors_exit_2_and_say_what_is_wrong(
+    argv: list[str],
+    problem: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("EHPC_RERUN_HTTP_SECRET", SHARED)
+    body = tmp_path / "body.json"
+    body.write_text("{}")
+    assert main(["sign", *[str(body) if a == "BODY" else a for a in argv]]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert problem in err
 
 
 def test_simulator_refuses_to_listen_beyond_loopback(capsys: pytest.CaptureFixture[str]) -> None:

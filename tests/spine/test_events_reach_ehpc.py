@@ -25,6 +25,8 @@ EXPECTED_CALLS: dict[str, list[tuple[str, list[str]]]] = {
     "eventbridge-kafka.json": [(HZ, ["8.scheduler", "9.scheduler"])],
     "eventbridge-kafka-strings.json": [(HZ, ["19.scheduler", "20.scheduler"])],
     "eventbridge-cloudmonitor-alert.json": [(HZ, ["10.scheduler"])],
+    # a node event only names the cluster to check; the check (ListNodes + ListJobs) is not wired yet
+    "eventbridge-ehpc-node-status.json": [],
     "mns-topic-json.json": [(SH, ["1.manager", "2.manager"])],
     "mns-topic-stream-attrs.json": [(HZ, ["12.scheduler"])],
     "mns-topic-stream-raw.txt": [(HZ, ["13.scheduler"])],

@@ -94,10 +94,19 @@ def test_health_check_answers_without_touching_ehpc(sim: Simulator, invoke: Invo
     assert sim.calls == []
 
 
-def signed(body: str, secret: str = SHARED, at: float | None = None) -> dict[str, Any]:
+def signed(
+    body: str,
+    secret: str = SHARED,
+    at: float | None = None,
+    *,
+    signed_for: tuple[str, str] = ("POST", "/rerun"),
+    sent_to: str = "/rerun",
+) -> dict[str, Any]:
+    """A POST to ``sent_to`` whose signature was made for ``signed_for`` (method, path)."""
     timestamp = str(int(at if at is not None else time.time()))
-    headers = {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(secret, timestamp, body.encode())}
-    return http_event(body, headers=headers)
+    method, path = signed_for
+    signature = sign(secret, timestamp, body.encode(), method=method, path=path)
+    return http_event(body, headers={TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature}, path=sent_to)
 
 
 def test_anonymous_mode_without_a_secret_refuses_every_call_and_says_how_to_fix_it(
@@ -134,6 +143,36 @@ def test_anonymous_mode_refuses_wrong_signatures_and_stale_timestamps(
     assert wrong["body"]["error"]["code"] == "SignatureDoesNotMatch"
     assert stale["body"]["error"]["code"] == "RequestExpired"
     assert invoke(tampered)["body"]["error"]["code"] == "SignatureDoesNotMatch"
+    assert sim.calls == []
+
+
+def test_anonymous_mode_refuses_a_signature_made_for_another_path_or_method(
+    sim: Simulator, settings_env: Callable[..., None], invoke: Invoke
+) -> None:
+    # given a shared secret, and requests signed correctly but for another path or another method
+    settings_env(http_auth="anonymous", http_secret=SHARED)
+    body = json.dumps(request(["1.scheduler"]))
+    other_path = invoke(signed(body, signed_for=("POST", "/rerun"), sent_to="/x/rerun"))
+    other_method = invoke(signed(body, signed_for=("GET", "/rerun")))
+    # then each is a JSON 401 with the code, and E-HPC is never called
+    for response in (other_path, other_method):
+        assert (response["statusCode"], response["body"]["error"]["code"]) == (401, "SignatureDoesNotMatch")
+        no_traceback(response)
+    assert sim.calls == []
+    # and the same body signed for the path it is sent to goes through once
+    assert invoke(signed(body, signed_for=("POST", "/x/rerun"), sent_to="/x/rerun"))["statusCode"] == 200
+    assert len(sim.calls_for("RerunJobs")) == 1
+
+
+def test_anonymous_mode_leaves_get_health_open(
+    sim: Simulator, settings_env: Callable[..., None], invoke: Invoke
+) -> None:
+    # given an anonymous trigger with a secret, when GET /health arrives unsigned, twice
+    settings_env(http_auth="anonymous", http_secret=SHARED)
+    event = http_event(None, method="GET", path="/health", content_type=None)
+    responses = [invoke(event), invoke(event)]
+    # then both answer 200 (a health check needs no signature and is no replay), nothing called
+    assert [r["statusCode"] for r in responses] == [200, 200]
     assert sim.calls == []
 
 

@@ -28,6 +28,20 @@ class HttpReply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NodeCheck:
+    """An E-HPC node event names a cluster: check its nodes and rerun the jobs stranded on failed ones.
+
+    Only the cluster is known from the event (E-HPC's node event ``data`` is undocumented:
+    :mod:`.ehpc_events`); the check itself (ListNodes + ListJobs) is built from this downstream.
+    """
+
+    cluster_id: str
+    region: str | None  # the event's ``aliyunregionid``, when it is a region id
+    event_id: str | None  # the CloudEvent ``id`` (a redelivery repeats it)
+    event_type: str  # e.g. ``ehpc:NodeOperation:NodeStatusChange``
+
+
 @dataclass
 class Unwrapped:
     """What a source made of an event."""
@@ -38,6 +52,7 @@ class Unwrapped:
     reply: HttpReply | None = None  # set when the HTTP request ends before the pipeline
     scan: dict[str, Any] | None = None  # an explicit detector scan request
     replay_key: str | None = None  # HTTP anonymous mode: claim once in the state store
+    node_checks: list[NodeCheck] = field(default_factory=list)  # E-HPC node events: clusters to check
 
 
 class Source(Protocol):

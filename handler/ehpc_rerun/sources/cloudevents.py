@@ -113,7 +113,8 @@ def _unwrap_one(item: Any, index: int, max_jobs: int) -> tuple[SourceKind, Seque
             return SourceKind.EVENTBRIDGE, [error_record(origin, "InvalidEvent", problem, index=index)]
         item = parsed
     if _is_raw_rocketmq(item):
-        origin = Origin(SourceKind.ROCKETMQ, _str(item.get("msgId")), max_jobs)
+        msg_id = _str(item.get("msgId"))
+        origin = Origin(SourceKind.ROCKETMQ, msg_id, max_jobs, event_id=msg_id)
         return SourceKind.ROCKETMQ, records_from_payload(item.get("body"), origin, index=index)
     if not _is_cloudevent(item):
         origin = Origin(SourceKind.EVENTBRIDGE, None, max_jobs)
@@ -123,11 +124,11 @@ def _unwrap_one(item: Any, index: int, max_jobs: int) -> tuple[SourceKind, Seque
     kind = classify(item)
     data = item.get("data")
     event_id = _str(item.get("id"))
-    origin = Origin(kind, event_id, max_jobs)
+    origin = Origin(kind, event_id, max_jobs, event_id=event_id)
     if kind is SourceKind.CLOUDMONITOR:
         if not isinstance(data, dict):
             return kind, [error_record(origin, "InvalidEvent", "alert event has no data object", index=index)]
-        return kind, [cloudmonitor.from_fields(data, event_id, max_jobs)]
+        return kind, [cloudmonitor.from_fields(data, event_id, max_jobs, event_id=event_id)]
     field = {SourceKind.MNS_QUEUE: "messageBody", SourceKind.ROCKETMQ: "body", SourceKind.KAFKA: "value"}.get(
         kind
     )

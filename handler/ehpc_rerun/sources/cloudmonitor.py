@@ -65,9 +65,13 @@ def parse_dimensions(value: Any) -> dict[str, str]:
 
 
 def from_fields(
-    data: Mapping[str, Any], source_id: str | None, max_jobs: int
+    data: Mapping[str, Any], source_id: str | None, max_jobs: int, *, event_id: str | None = None
 ) -> RerunRequest | RecordError | Acknowledged:
-    """One alert -> a request (ALERT), an acknowledgement (OK, INSUFFICIENT_DATA) or an error."""
+    """One alert -> a request (ALERT), an acknowledgement (OK, INSUFFICIENT_DATA) or an error.
+
+    Its event identity is the delivering CloudEvent's id, else the alert's ``transId`` (CloudMonitor's
+    id of one notification, which its callback retries repeat); a rule id is not one (a rule fires often).
+    """
     state = str(data.get("alertState", "")).strip().upper()
     alert_id = (str(data.get("transId") or "") or source_id or str(data.get("ruleId") or ""))[:256] or None
     dims = parse_dimensions(data.get("dimensions"))
@@ -105,6 +109,7 @@ def from_fields(
     from .payload import Origin, validate_request
 
     origin = Origin(SourceKind.CLOUDMONITOR, alert_id, max_jobs)
+    trans_id = str(data.get("transId") or "")[:256] or None
     return validate_request(
         {
             "cluster_id": cluster,
@@ -113,6 +118,7 @@ def from_fields(
             "region": region if region and region != "null" else None,
             "source": SourceKind.CLOUDMONITOR,
             "source_id": alert_id,
+            "event_id": event_id or trans_id,
         },
         origin,
         None,

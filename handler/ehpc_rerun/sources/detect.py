@@ -1,7 +1,9 @@
 """bytes -> the source that owns the event -> records. No per-trigger configuration.
 
 Sources are asked in order; the first whose ``matches`` says yes unwraps the event. A raw body that is
-not JSON is an MNS topic STREAM delivery without attributes (maybe Base64-encoded).
+not JSON is an MNS topic STREAM delivery without attributes (maybe Base64-encoded). E-HPC events come
+before the generic CloudEvents: a delivery holding one is E-HPC's, which hands the other elements on to
+the generic source (:mod:`.ehpc_events`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ehpc_rerun.settings import Settings
 from .base import Source, Unwrapped
 from .cloudevents import CloudEventsSource
 from .direct import DirectSource
+from .ehpc_events import EhpcEventsSource
 from .http import HttpSource
 from .mns_topic import MnsTopicSource
 from .payload import Origin, decode_text, records_from_payload
@@ -23,6 +26,7 @@ from .timer import TimerSource
 
 SOURCES: tuple[Source, ...] = (
     HttpSource(),
+    EhpcEventsSource(),  # before CloudEventsSource: it claims batches that hold an E-HPC event
     CloudEventsSource(),
     MnsTopicSource(),
     TimerSource(),
@@ -77,6 +81,6 @@ def unwrap_event(event: Any, settings: Settings) -> Unwrapped:
     keys = ", ".join(sorted(printable(str(k)[:40]) for k in parsed)[:8]) if isinstance(parsed, dict) else ""
     raise InvalidEvent(
         f"unknown event shape ({shape}{': keys ' + keys if keys else ''}); expected an HTTP trigger event, "
-        "CloudEvents (MNS queue, RocketMQ, Kafka, CloudMonitor), an MNS topic message, a timer event, or a "
-        'request such as {"cluster_id": "ehpc-hz-FYUr32a1b2", "job_ids": ["1.scheduler"]}'
+        "CloudEvents (MNS queue, RocketMQ, Kafka, CloudMonitor, E-HPC), an MNS topic message, a timer event, "
+        'or a request such as {"cluster_id": "ehpc-hz-FYUr32a1b2", "job_ids": ["1.scheduler"]}'
     )

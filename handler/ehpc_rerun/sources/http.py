@@ -108,7 +108,13 @@ class HttpSource:
         if refused:
             return _reply(415, "UnsupportedMediaType", refused)
         auth = http_auth.check(
-            settings, headers=headers, query=http.queryParameters, body=body, is_alert_callback=is_form
+            settings,
+            method=method,
+            path=path,
+            headers=headers,
+            query=http.queryParameters,
+            body=body,
+            is_alert_callback=is_form,
         )
         if not auth.ok:
             return _reply(auth.status, auth.code, auth.message)

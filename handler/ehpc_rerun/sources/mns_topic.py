@@ -30,9 +30,8 @@ class MnsTopicSource:
     def unwrap(self, event: Any, settings: Settings) -> Unwrapped:
         if "Message" in event:
             message_id = event.get("MessageId")
-            origin = Origin(
-                self.kind, str(message_id)[:256] if message_id else None, settings.max_jobs_per_request
-            )
+            ident = str(message_id)[:256] if message_id else None
+            origin = Origin(self.kind, ident, settings.max_jobs_per_request, event_id=ident)
             return Unwrapped(self.kind, records_from_payload(event["Message"], origin))
         origin = Origin(self.kind, None, settings.max_jobs_per_request)
         return Unwrapped(self.kind, records_from_payload(event["body"], origin))

@@ -25,7 +25,7 @@ from . import cloudmonitor
 
 Record = RerunRequest | RecordError | Acknowledged
 
-OWN_KEYS = frozenset({"cluster_id", "job_ids", "job_id", "reason", "region"})
+OWN_KEYS = frozenset({"cluster_id", "job_ids", "job_id", "reason", "region", "idempotency_key"})
 MAX_NESTING = 8
 
 
@@ -36,6 +36,8 @@ class Origin:
     source: SourceKind
     source_id: str | None
     max_jobs: int
+    # the event's identity, where its source gives one that a redelivery repeats (not FC's request id)
+    event_id: str | None = None
 
 
 def decode_text(text: str) -> Any:
@@ -117,7 +119,7 @@ def to_request(item: dict[str, Any], origin: Origin, *, index: int | None = None
             "InvalidRequest",
             "unknown fields: "
             + ", ".join(k[:64] for k in unknown[:10])
-            + " (expected cluster_id, job_ids, reason, region)",
+            + " (expected cluster_id, job_ids, reason, region, idempotency_key)",
             cluster_id=cluster,
         )
     job_ids = item.get("job_ids")
@@ -139,8 +141,9 @@ def to_request(item: dict[str, Any], origin: Origin, *, index: int | None = None
         "region": item.get("region"),
         "source": origin.source,
         "source_id": origin.source_id,
+        "event_id": item.get("idempotency_key", origin.event_id),
     }
-    for key in ("cluster_id", "job_ids", "region"):  # absent is "required", not "wrong type"
+    for key in ("cluster_id", "job_ids", "region", "event_id"):  # absent is "required", not "wrong type"
         if data[key] is None:
             data.pop(key)
     return validate_request(data, origin, index)
@@ -155,7 +158,7 @@ def validate_request(data: dict[str, Any], origin: Origin, index: int | None) ->
         # item ... not 0" for job_ids: misleading when the caller did send job ids; keep the item errors
         bad_items = any(len(e["loc"]) > 1 and e["loc"][0] == "job_ids" for e in errors)
         problems = tuple(
-            FieldError(field=".".join(str(p) for p in err["loc"]) or "request", problem=_problem(err))
+            FieldError(field=_field_name(err["loc"]), problem=_problem(err))
             for err in errors
             if not (bad_items and err["type"] == "too_short" and tuple(err["loc"]) == ("job_ids",))
         )
@@ -173,6 +176,12 @@ def validate_request(data: dict[str, Any], origin: Origin, index: int | None) ->
             if isinstance(jobs, list)
             else (),
         )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    """The field as the caller wrote it (``event_id`` is read from ``idempotency_key``)."""
+    parts = ["idempotency_key" if i == 0 and p == "event_id" else str(p) for i, p in enumerate(loc)]
+    return ".".join(parts) or "request"
 
 
 def _problem(err: Any) -> str:

@@ -24,7 +24,7 @@ class TimerSource:
 
     def unwrap(self, event: Any, settings: Settings) -> Unwrapped:
         source_id = f"{event.get('triggerName')}@{event.get('triggerTime')}"[:256]
-        origin = Origin(self.kind, source_id, settings.max_jobs_per_request)
+        origin = Origin(self.kind, source_id, settings.max_jobs_per_request, event_id=source_id)
         payload = event.get("payload")
         if payload in (None, {}) or (isinstance(payload, str) and not payload.strip()):
             return Unwrapped(self.kind, scan={})
