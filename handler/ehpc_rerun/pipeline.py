@@ -25,7 +25,7 @@ from .errors import StateStoreUnavailable
 from .models import Acknowledged, JobOutcome, RecordError, RerunRequest, Status
 from .outcomes import for_ack, for_error, for_job
 from .plan import Job, expand, group
-from .policy import cap, claims, scope
+from .policy import cap, claims, event_memory, exactly_once, scope
 from .settings import Settings
 from .sinks.log import emit, utc_now_iso
 from .sources.base import Record
@@ -33,6 +33,7 @@ from .state.base import StateStore
 
 if TYPE_CHECKING:  # imported in _execute: invalid, duplicate and dry-run events never load the E-HPC layer
     from .ehpc.executor import EhpcApi
+    from .ehpc.listings import Listings
     from .ehpc.retry import RetryPolicy
 
 DONE_STATUSES = frozenset({Status.RERUN, Status.UNKNOWN})
@@ -50,6 +51,17 @@ class Invocation:
     api_for: Callable[[str], EhpcApi]
     now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     retry_policy: RetryPolicy | None = None
+    # ListJobs listings (memo, shared snapshots) and the shared E-HPC rate limiter; built on first use
+    listings: Listings | None = None
+
+    def shared_listings(self) -> Listings:
+        """This invocation's :class:`~.ehpc.listings.Listings`, built on first use (scan, pre-check,
+        expired leases)."""
+        if self.listings is None:
+            from .ehpc.listings import for_invocation
+
+            self.listings = for_invocation(self)
+        return self.listings
 
 
 @dataclass
@@ -105,34 +117,55 @@ def _process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
         return result
     if not jobs:
         return result
+    _claim_and_run(jobs, inv, result)
+    return result
+
+
+def _claim_and_run(jobs: list[Job], inv: Invocation, result: PipelineResult) -> None:
+    """Event memory, claims (dedupe, budget), takeovers, dry run, the calls, and what they leave behind."""
+    settings = inv.settings
     store = inv.store()
+    memory = event_memory.recall(store, jobs, now_ms=inv.now_ms())
+    jobs, already = event_memory.split_done(jobs, memory)
+    result.outcomes.extend(already)
+    if not jobs:
+        return
     lease_ms = int((max(inv.deadline.remaining(), 1.0) + 60.0) * 1000)
     decision = claims.decide(
         jobs, store, settings, owner=inv.invocation_id, lease_ms=lease_ms, now_ms=inv.now_ms()
     )
     result.outcomes.extend(decision.outcomes)
     claimed = decision.claimed
-    if not claimed:
-        return result
+    # Leases that may hide a sent RerunJobs keep their send stamp under our claim, and are never released
+    # blindly: whoever holds them next must ask ListJobs too (policy/takeover.py).
+    unresolved = exactly_once.carry_marks(store, decision.taken_over, owner=inv.invocation_id)
     watched = claimed if settings.dry_run else [job for job in claimed if job.request.report_only]
     if watched:
-        store.release([job.key for job in watched], owner=inv.invocation_id)
+        _release(store, watched, unresolved, inv)
         why = "dry run (EHPC_RERUN_DRY_RUN)" if settings.dry_run else "report-only"
         result.outcomes.extend(
             for_job(job, Status.DRY_RUN, message=f"{why}: would have been rerun") for job in watched
         )
         watched_ids = {id(job) for job in watched}
         claimed = [job for job in claimed if id(job) not in watched_ids]
-    if not claimed:
-        return result
-    try:
-        executed = _execute(claimed, inv)
-    except BaseException:
-        store.release([job.key for job in claimed], owner=inv.invocation_id)
-        raise
-    result.outcomes.extend(executed)
-    _settle(store, claimed, executed, inv, result)
-    return result
+    recorded: list[tuple[Job, Status]] = []
+    if claimed and unresolved:
+        claimed, recorded = exactly_once.settle_takeovers(claimed, decision.taken_over, store, inv, result)
+    if claimed:
+        try:
+            executed = _execute(claimed, exactly_once.marking_sends(inv, store, claimed))
+        except BaseException:
+            _release(store, claimed, unresolved, inv)
+            raise
+        result.outcomes.extend(executed)
+        recorded += _settle(store, claimed, executed, inv, result)
+    exactly_once.remember_events(store, memory, recorded, inv, result)
+
+
+def _release(store: StateStore, jobs: Sequence[Job], unresolved: set[str], inv: Invocation) -> None:
+    keys = [job.key for job in jobs if job.key not in unresolved]
+    if keys:
+        store.release(keys, owner=inv.invocation_id)
 
 
 def _execute(claimed: list[Job], inv: Invocation) -> list[JobOutcome]:
@@ -145,22 +178,32 @@ def _execute(claimed: list[Job], inv: Invocation) -> list[JobOutcome]:
         base_delay_s=settings.retry_base_delay_ms / 1000,
         max_delay_s=settings.retry_max_delay_ms / 1000,
     )
+    listings = inv.shared_listings()  # before the cluster threads: one object, shared by them
     config = ExecutionConfig(
         jobs_per_call=settings.jobs_per_call,
         precheck=settings.precheck,
         policy=policy,
         deadline=inv.deadline,
         max_parallel=settings.max_parallel_clusters,
+        listings=listings,
+        limiter=listings.limiter,
     )
     return run_plans(group(claimed), inv.api_for, config)
 
 
 def _settle(
     store: StateStore, claimed: list[Job], executed: list[JobOutcome], inv: Invocation, result: PipelineResult
-) -> None:
-    """Complete the claims of jobs that were (or may have been) rerun; release all the others."""
+) -> list[tuple[Job, Status]]:
+    """Complete the claims of jobs that were (or may have been) rerun; release all the others.
+
+    Returns the completed jobs with their status (what their events did, for the event memory)."""
     keys = {(o.region, o.cluster_id, o.job_id): o.status for o in executed}
-    done = [job.key for job in claimed if keys.get((job.region, job.cluster_id, job.job_id)) in DONE_STATUSES]
+    recorded = [
+        (job, status)
+        for job in claimed
+        if (status := keys.get((job.region, job.cluster_id, job.job_id), Status.FAILED)) in DONE_STATUSES
+    ]
+    done = [job.key for job, _ in recorded]
     others = [
         job.key for job in claimed if keys.get((job.region, job.cluster_id, job.job_id)) not in DONE_STATUSES
     ]
@@ -188,3 +231,4 @@ def _settle(
                 "message": result.note,
             }
         )
+    return recorded

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     deny_clusters: CommaList = ()
     dry_run: bool = False
     precheck: bool = True  # ListJobs(State=notfinish) before RerunJobs
+    precheck_max_pages: int = Field(default=5, ge=1, le=1000)  # ListJobs pages per cluster per event
+
+    # --- E-HPC's API quota, shared by every instance (token buckets in the state store) -----------
+    listing_snapshot_s: float = Field(default=10.0, ge=0.0, le=300.0)  # share a listing this long; 0 = off
+    quota_listjobs_per_60s: int = Field(default=100, ge=1, le=100_000)
+    quota_rerunjobs_per_60s: int = Field(default=100, ge=1, le=100_000)
 
     # --- dedupe and budgets --------------------------------------------------------------------
     state: str | None = None  # tablestore://host/instance/table | redis://host:6379/0 | sqlite:////x.db
@@ -58,6 +64,11 @@ class Settings(BaseSettings):
     dedupe_window_s: int = Field(default=900, ge=0, le=7 * 86_400)
     budget_max_reruns: int = Field(default=3, ge=1, le=1000)
     budget_window_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # exactly once per event: what an event did is remembered this long (redelivery lasts up to a day)
+    event_horizon_s: int = Field(default=172_800, ge=3600, le=30 * 86_400)
+    # a job whose lease expired after RerunJobs was sent, and that ListJobs shows unchanged this long
+    # after the send, counts as not rerun (see policy/takeover.py for why)
+    unchanged_after_send_s: int = Field(default=300, ge=30, le=86_400)
 
     # --- calls and retries ---------------------------------------------------------------------
     max_parallel_clusters: int = Field(default=8, ge=1, le=64)
@@ -85,6 +96,9 @@ class Settings(BaseSettings):
     dingtalk_webhook: SecretStr | None = None  # https://oapi.dingtalk.com/robot/send?access_token=...
     dingtalk_secret: SecretStr | None = None  # the robot's "加签" secret (SEC...)
     dingtalk_statuses: CommaList = ("over_budget", "capped", "failed", "unknown")
+    dingtalk_digest_window_s: int = Field(default=60, ge=3, le=3600)  # at most one message per window
+    dingtalk_digest_max_jobs: int = Field(default=20, ge=1, le=200)  # listed; then "and N more"
+    escalation_link: HttpUrl | None = None  # where to see every escalation (e.g. the SLS dashboard)
 
     # --- detector ------------------------------------------------------------------------------
     detector_clusters: CommaList = ()
@@ -92,9 +106,41 @@ class Settings(BaseSettings):
     detector_rules_file: str | None = None  # or a path (relative to the code root)
     detector_report_only: bool = False
 
+    # --- jobs stranded on failed nodes (nodes/check.py) --------------------------------------------
+    # ListNodes Status values that count as unhealthy; "stopped", "releasing" and friends are done on purpose
+    unhealthy_node_statuses: CommaList = ("exception",)
+    # the scheduler's own node states (StateInSched, lower case) that count as unhealthy; drain/offline are
+    # set by administrators on purpose and are not in the default
+    unhealthy_sched_states: CommaList = (
+        "down",
+        "fail",
+        "failing",
+        "not_responding",
+        "state-unknown",
+        "unknown",
+    )
+    node_check_in_scan: bool = False  # the timer's detector scan also checks its clusters' nodes
+    quota_listnodes_per_60s: int = Field(default=100, ge=1, le=100_000)
+
     _split_lists = field_validator(
-        "allow_clusters", "deny_clusters", "dingtalk_statuses", "detector_clusters", mode="before"
+        "allow_clusters",
+        "deny_clusters",
+        "dingtalk_statuses",
+        "detector_clusters",
+        "unhealthy_node_statuses",
+        "unhealthy_sched_states",
+        mode="before",
     )(_split)
+
+    @field_validator("unhealthy_node_statuses")
+    @classmethod
+    def _node_statuses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # ListNodes' documented Status values (SDK ListNodesResponseBodyNodesNodeInfo)
+        known = {"uninit", "exception", "running", "initing", "releasing", "untracking", "stopped"}
+        bad = [item for item in value if item not in known]
+        if bad:
+            raise ValueError(f"unknown node statuses {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        return value
 
     @field_validator("allow_clusters", "deny_clusters", "detector_clusters")
     @classmethod

@@ -204,7 +204,8 @@ def test_the_policy_grants_exactly_the_tablestore_calls_the_store_makes(tmp_path
         try:
             keys = [f"c/{n}" for n in range(250)]
             store.claim(keys, owner="a", detail="d", lease_ms=60_000, budget_window_ms=86_400_000, now_ms=1)
-            store.complete(keys[:200], owner="a", dedupe_window_ms=900_000, budget_window_ms=86_400_000, now_ms=2)
+            done = keys[:200]
+            store.complete(done, owner="a", dedupe_window_ms=900_000, budget_window_ms=86_400_000, now_ms=2)
             store.release(keys[200:], owner="a")
             store.claim(keys[:10], owner="b", detail="d", lease_ms=1, budget_window_ms=86_400_000, now_ms=3)
         finally:

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
 
 from ehpc_rerun.deadline import Deadline
 from ehpc_rerun.detector import scan_records
 from ehpc_rerun.detector.rules import RuleSet, parse_rules
-from ehpc_rerun.ehpc.client import JobInfo
+from ehpc_rerun.ehpc.client import LIST_PAGE_SIZE, JobInfo, JobPage
 from ehpc_rerun.models import JobOutcome, RecordError, RerunRequest, SourceKind, Status
 from ehpc_rerun.pipeline import Invocation
 from ehpc_rerun.settings import Settings
-from ehpc_rerun.state.base import StateStore
+from ehpc_rerun.state.base import Doc, DocWrite, StateStore
+from ehpc_rerun.state.sqlite import SqliteStateStore
 from tests.detector.conftest import HOUR, NOW_MS, A, B, ago
 
 
 class FakeEhpc:
-    """Answers list_unfinished from a dict; records what it was asked."""
+    """Answers ListJobs pages from a dict; records what it was asked."""
 
     region = "cn-hangzhou"
 
@@ -26,16 +30,40 @@ class FakeEhpc:
         self.jobs = jobs
         self.listed: list[str] = []
 
-    def list_unfinished(self, cluster_id: str, *, owner: str | None = None) -> dict[str, JobInfo]:
+    def list_page(self, cluster_id: str, page: int, *, owner: str | None = None) -> JobPage:
         self.listed.append(cluster_id)
-        return {job.id: job for job in self.jobs.get(cluster_id, [])}
+        jobs = self.jobs.get(cluster_id, [])
+        return JobPage(jobs[(page - 1) * LIST_PAGE_SIZE : page * LIST_PAGE_SIZE], len(jobs))
 
     def rerun_jobs(self, cluster_id: str, job_ids: Sequence[str]) -> str:
         raise AssertionError("a scan never calls RerunJobs")
 
 
-def _no_store() -> StateStore:
-    raise AssertionError("a scan never touches the state store")
+class DocsOnlyStore:
+    """A real SQLite store that a scan may use only for documents (rate-limit tokens, listing snapshots):
+    a scan never claims, completes or releases a job."""
+
+    def __init__(self, path: Path) -> None:
+        self.real = SqliteStateStore(str(path))
+
+    def read_docs(self, keys: Sequence[str], *, now_ms: int) -> dict[str, Doc]:
+        return self.real.read_docs(keys, now_ms=now_ms)
+
+    def write_docs(self, writes: Sequence[DocWrite], *, now_ms: int) -> list[bool]:
+        return self.real.write_docs(writes, now_ms=now_ms)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a scan never calls the state store's {name}")
+
+
+@pytest.fixture(autouse=True)
+def _docs_store(tmp_path: Path) -> Iterator[None]:
+    _STORE[:] = [DocsOnlyStore(tmp_path / "docs.db")]
+    yield
+    _STORE.pop().real.close()
+
+
+_STORE: list[DocsOnlyStore] = []
 
 
 def invocation(api: FakeEhpc, deadline_s: float = 30.0, **settings: Any) -> Invocation:
@@ -44,7 +72,7 @@ def invocation(api: FakeEhpc, deadline_s: float = 30.0, **settings: Any) -> Invo
         "inv-1",
         "cn-hangzhou",
         Deadline.after(deadline_s),
-        _no_store,
+        lambda: cast(StateStore, _STORE[0]),
         lambda region: api,
         now_ms=lambda: NOW_MS,
     )
@@ -116,7 +144,7 @@ def test_region_of_the_scan_is_used_for_listing_and_requests() -> None:
     [record] = scan_records(
         {"region": "cn-shanghai"}, inv, rules({"name": "r", "clusters": [A], "running_longer_than": "4h"})
     )
-    assert asked == ["cn-shanghai"]
+    assert set(asked) == {"cn-shanghai"}  # for the credentials, then for the listing
     assert isinstance(record, RerunRequest)
     assert record.region == "cn-shanghai"
     assert json.loads(record.model_dump_json())["source"] == "detector"

@@ -20,8 +20,9 @@ def test_250_jobs_for_one_cluster_go_out_in_exactly_3_calls(
     assert [len(c.job_ids) for c in calls] == [100, 100, 50]
     assert [j for c in calls for j in c.job_ids] == jobs
     assert set(statuses(result).values()) == {"rerun"}
-    # the pre-check paged ListJobs with PageSize 50 over the 300 unfinished jobs
-    assert [c.query["PageSize"] for c in sim.calls_for("ListJobs")] == ["50"] * 6
+    # the pre-check paged ListJobs with PageSize 50, stopping at EHPC_RERUN_PRECHECK_MAX_PAGES (5) of the
+    # 6 pages the 300 unfinished jobs fill: the jobs beyond them went to RerunJobs, which accepted them
+    assert [c.query["PageSize"] for c in sim.calls_for("ListJobs")] == ["50"] * 5
 
 
 def test_20_clusters_go_out_in_parallel(
@@ -51,8 +52,10 @@ def test_20_clusters_go_out_in_parallel(
 
 
 def test_one_finished_job_among_50_running_does_not_stop_the_other_49_precheck_on(
-    sim: Simulator, invoke: Callable[..., dict[str, Any]]
+    sim: Simulator, settings_env: Callable[..., None], invoke: Callable[..., dict[str, Any]]
 ) -> None:
+    # given a pre-check allowed the 6 pages of the 299 unfinished jobs: its listing is complete
+    settings_env(precheck_max_pages=6)
     sim.set_job_state(CLUSTER, "25.scheduler", "FINISHED")
     result = invoke(request([f"{n}.scheduler" for n in range(1, 51)]))
     got = statuses(result)

@@ -6,10 +6,18 @@ from ehpc_rerun.settings import Settings, env_name
 from tests.conftest import ROOT
 
 
-def test_every_setting_is_in_the_readme_settings_table() -> None:
-    readme = (ROOT / "README.md").read_text()
-    missing = [env_name(name) for name in Settings.model_fields if f"| `{env_name(name)}` |" not in readme]
+def test_every_setting_is_in_the_settings_table() -> None:
+    table = (ROOT / "docs" / "settings.md").read_text()
+    missing = [env_name(name) for name in Settings.model_fields if f"| `{env_name(name)}` |" not in table]
     assert missing == []
+
+
+def test_every_documented_setting_is_a_real_one() -> None:
+    import re
+
+    table = (ROOT / "docs" / "settings.md").read_text()
+    documented = set(re.findall(r"^\| `(EHPC_RERUN_[A-Z0-9_]+)` \|", table, flags=re.MULTILINE))
+    assert documented - {env_name(name) for name in Settings.model_fields} == set()
 
 
 def test_readme_opens_with_the_two_commands_the_ci_runs() -> None:

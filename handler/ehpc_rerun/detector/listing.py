@@ -1,8 +1,11 @@
 """ListJobs(State=notfinish) on every scanned cluster: all pages, retries, clusters in parallel.
 
-Paging (PageSize 50, until TotalCount) is :meth:`EhpcClient.list_unfinished`'s; the pool is bounded by
-``EHPC_RERUN_MAX_PARALLEL_CLUSTERS`` as for RerunJobs (ehpc/executor.py). A cluster whose listing fails,
-after retries, is reported on its own; the others go on.
+The paging (PageSize 50 until TotalCount, a ``ListJobs`` token from the shared rate limiter before every
+call, one retry budget per listing) is :meth:`Listings.scan <ehpc_rerun.ehpc.listings.Listings.scan>`'s:
+what a scan reads is memoised for the invocation and shared as a snapshot, so the pipeline's pre-check of
+the scanned clusters makes no call of its own. The pool is bounded by ``EHPC_RERUN_MAX_PARALLEL_CLUSTERS``
+as for RerunJobs (ehpc/executor.py). A cluster whose listing fails, after retries, is reported on its own;
+the others go on.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ehpc_rerun.ehpc.client import JobInfo
-from ehpc_rerun.ehpc.errors import EhpcCallError, classify
-from ehpc_rerun.ehpc.executor import EhpcApi
-from ehpc_rerun.ehpc.retry import Attempted, RetryPolicy, call_with_retry
+from ehpc_rerun.ehpc.errors import EhpcCallError
+from ehpc_rerun.errors import StateStoreUnavailable
 
 if TYPE_CHECKING:
+    from ehpc_rerun.ehpc.listings import Listings
     from ehpc_rerun.pipeline import Invocation
 
 
@@ -33,54 +36,30 @@ class Listing:
     seconds: float = 0.0
 
 
-def retry_policy(inv: Invocation) -> RetryPolicy:
-    settings = inv.settings
-    return inv.retry_policy or RetryPolicy(
-        max_attempts=settings.retry_max_attempts,
-        base_delay_s=settings.retry_base_delay_ms / 1000,
-        max_delay_s=settings.retry_max_delay_ms / 1000,
-    )
-
-
-def _readonly(error: EhpcCallError) -> EhpcCallError:
-    """ListJobs only reads: an answer lost in transit is a transient failure, safe to repeat."""
-    if error.kind == "unknown_fate":
-        return EhpcCallError("transient", error.code, error.message, error.status, error.request_id)
-    if error.kind == "not_rerunnable":
-        return EhpcCallError("permanent", error.code, error.message, error.status, error.request_id)
-    return error
-
-
-def list_one(cluster_id: str, api: EhpcApi, inv: Invocation, policy: RetryPolicy) -> Listing:
+def list_one(cluster_id: str, region: str, inv: Invocation, listings: Listings) -> Listing:
     started = time.monotonic()
-    log = Attempted()
     listing = Listing(cluster_id)
     if inv.deadline.remaining() <= 0:  # a cluster not started in time is left for the next scan
         listing.error = EhpcCallError(
             "transient", "DeadlineReached", "the invocation ran out of time before this cluster was listed"
         )
         return listing
-
-    def fetch() -> dict[str, JobInfo]:
-        try:
-            return api.list_unfinished(cluster_id)
-        except Exception as exc:  # classified; nothing is swallowed
-            raise _readonly(classify(exc)) from None
-
     try:
-        listing.jobs = call_with_retry(fetch, policy, inv.deadline, log)
-    except EhpcCallError as error:
-        listing.error = _readonly(error)
-    listing.attempts = log.attempts
+        got = listings.scan(region, cluster_id)
+        listing.jobs, listing.attempts = got.jobs, got.calls
+    except EhpcCallError as error:  # QuotaExhausted included: transient, the next scan lists it
+        listing.error, listing.attempts = error, error.attempts
+    except StateStoreUnavailable as exc:  # no token without the store: fail closed, the next scan retries
+        listing.error = EhpcCallError("transient", exc.code, f"not listed: {exc.message}")
     listing.seconds = time.monotonic() - started
     return listing
 
 
-def list_clusters(clusters: Sequence[str], api: EhpcApi, inv: Invocation) -> list[Listing]:
+def list_clusters(clusters: Sequence[str], region: str, inv: Invocation) -> list[Listing]:
     """Every cluster's unfinished jobs, in cluster order; in parallel on the bounded pool."""
-    policy = retry_policy(inv)
+    listings = inv.shared_listings()
     workers = min(inv.settings.max_parallel_clusters, len(clusters))
     if workers <= 1:
-        return [list_one(cluster, api, inv, policy) for cluster in clusters]
+        return [list_one(cluster, region, inv, listings) for cluster in clusters]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ehpc-detector") as pool:
-        return list(pool.map(lambda cluster: list_one(cluster, api, inv, policy), clusters))
+        return list(pool.map(lambda cluster: list_one(cluster, region, inv, listings), clusters))

@@ -120,7 +120,8 @@ def run(scan: dict[str, Any], inv: Invocation, ruleset: RuleSet) -> list[Record]
             records.append(_ack(source_id, message))
         return records
 
-    listings = list_clusters(listable, inv.api_for(region), inv)
+    inv.api_for(region)  # credentials are resolved before any call
+    listings = list_clusters(listable, region, inv)
     now_ms = inv.now_ms()
     matches: dict[str, list[Match]] = {rule.name: [] for rule in scan_plan.rules}
     unreadable: list[Record] = []

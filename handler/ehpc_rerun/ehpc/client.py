@@ -19,7 +19,9 @@ from ehpc_rerun.settings import Settings
 
 from .errors import EhpcCallError, classify
 
-LIST_PAGE_SIZE = 50  # ListJobs allows at most 50 per page
+# ListJobs' PageSize is at most 50 (SDK alibabacloud_ehpc20180412 4.0.0 models.py, ListJobsRequest.page_size:
+# "Maximum value: 50"; API doc help.aliyun.com/document_detail/87251.html): the largest page, fewest calls.
+LIST_PAGE_SIZE = 50
 MAX_LIST_PAGES = 2000  # 100 000 unfinished jobs: a runaway-pagination guard
 
 
@@ -38,6 +40,18 @@ class JobInfo:
     def fingerprint(self) -> tuple[str, str, str]:
         """What changes when a job is rerun: used to confirm a call whose answer was lost."""
         return (self.state, self.start_time, self.last_modify_time)
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One ListJobs answer: its jobs and the TotalCount E-HPC reported."""
+
+    jobs: list[JobInfo]
+    total: int
+
+    def last(self, page: int) -> bool:
+        """Whether page ``page`` was the last one (empty, or every job counted)."""
+        return not self.jobs or page * LIST_PAGE_SIZE >= self.total
 
 
 def endpoint_for(settings: Settings, region: str) -> tuple[str, str]:
@@ -95,39 +109,40 @@ class EhpcClient:
             raise classify(exc) from None
         return str(getattr(response.body, "request_id", "") or "")
 
-    def list_unfinished(self, cluster_id: str, *, owner: str | None = None) -> dict[str, JobInfo]:
-        """Every RUNNING or QUEUED job: ListJobs(State=notfinish), PageSize 50, all pages."""
+    def list_page(self, cluster_id: str, page: int, *, owner: str | None = None) -> JobPage:
+        """One ListJobs(State=notfinish) call: page ``page`` (from 1) of ``LIST_PAGE_SIZE`` jobs."""
         client, models = self._sdk()
-        found: dict[str, JobInfo] = {}
-        page = 1
-        while page <= MAX_LIST_PAGES:
-            request = models.ListJobsRequest(
-                cluster_id=cluster_id,
-                state="notfinish",
-                page_number=page,
-                page_size=LIST_PAGE_SIZE,
-                owner=owner,
+        request = models.ListJobsRequest(
+            cluster_id=cluster_id, state="notfinish", page_number=page, page_size=LIST_PAGE_SIZE, owner=owner
+        )
+        try:
+            body = client.list_jobs(request).body
+        except Exception as exc:  # every SDK failure is classified, none swallowed
+            raise classify(exc) from None
+        infos = (body.jobs.job_info if body.jobs is not None else None) or []
+        jobs = [
+            JobInfo(
+                id=str(info.id or ""),
+                state=str(info.state or "").upper(),
+                owner=str(info.owner or ""),
+                name=str(info.name or ""),
+                submit_time=str(info.submit_time or ""),
+                start_time=str(info.start_time or ""),
+                last_modify_time=str(info.last_modify_time or ""),
             )
-            try:
-                body = client.list_jobs(request).body
-            except Exception as exc:
-                raise classify(exc) from None
-            infos = (body.jobs.job_info if body.jobs is not None else None) or []
-            for info in infos:
-                job = JobInfo(
-                    id=str(info.id or ""),
-                    state=str(info.state or "").upper(),
-                    owner=str(info.owner or ""),
-                    name=str(info.name or ""),
-                    submit_time=str(info.submit_time or ""),
-                    start_time=str(info.start_time or ""),
-                    last_modify_time=str(info.last_modify_time or ""),
-                )
-                found[job.id] = job
-            total = int(body.total_count or 0)
-            if not infos or page * LIST_PAGE_SIZE >= total:
+            for info in infos
+        ]
+        return JobPage(jobs, int(body.total_count or 0))
+
+    def list_unfinished(self, cluster_id: str, *, owner: str | None = None) -> dict[str, JobInfo]:
+        """Every RUNNING or QUEUED job, all pages, no retries and no quota: for tools, not the handler
+        (the handler pages through ehpc/listings.py, which bounds the pages and takes a token per call)."""
+        found: dict[str, JobInfo] = {}
+        for page in range(1, MAX_LIST_PAGES + 1):
+            got = self.list_page(cluster_id, page, owner=owner)
+            found.update((job.id, job) for job in got.jobs)
+            if got.last(page):
                 return found
-            page += 1
         raise EhpcCallError(
             "permanent", "TooManyJobs", f"more than {MAX_LIST_PAGES} pages of unfinished jobs"
         )

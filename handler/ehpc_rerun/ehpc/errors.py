@@ -9,6 +9,10 @@
 * **unknown_fate** -- read timeout, connection dropped or reset after sending, an unparseable (e.g. HTML)
   answer: confirmed with ListJobs, never repeated blindly.
 
+``QuotaExhausted`` is ours, not E-HPC's: the shared token bucket of an API (ratelimit.py) stayed empty
+longer than the invocation had time to wait, so the call was never sent. It is transient and never retried
+within the invocation: the job is left for redelivery.
+
 RerunJobs is not idempotent: only failures known to have happened *before* E-HPC got the request, or
 answered by E-HPC with an error, may be retried blindly.
 """
@@ -64,6 +68,7 @@ class EhpcCallError(Exception):
     status: int | None = None
     request_id: str | None = None
     retry_after_s: float | None = None
+    attempts: int = 0  # set by callers that made several calls for one result (e.g. a paged listing)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -124,3 +129,17 @@ def classify(exc: BaseException) -> EhpcCallError:
     if "parse" in text.lower() and "json" in text.lower():
         return EhpcCallError("unknown_fate", "InvalidResponse", "E-HPC answered with a body that is not JSON")
     return EhpcCallError("unknown_fate", "CallFailed", f"{type(exc).__name__} while calling E-HPC")
+
+
+QUOTA_EXHAUSTED = "QuotaExhausted"
+
+
+def quota_exhausted(api: str, wait_s: float, quota: int) -> EhpcCallError:
+    """The call was not sent: ``api``'s shared quota needs ``wait_s`` more than the invocation has."""
+    return EhpcCallError(
+        "transient",
+        QUOTA_EXHAUSTED,
+        f"E-HPC's {api} quota ({quota} calls per 60 s for the account, shared by every instance) is used "
+        f"up and the next call would have to wait {wait_s:.1f} s, more than this invocation has left; "
+        "the call was not sent and the job is left for the event's redelivery (HTTP callers: send it again)",
+    )

@@ -2,6 +2,10 @@
 
 FC has no remaining-time call (fc-events.md §1.4), so the deadline is the handler's start time plus
 ``context.function.timeout`` minus a margin. A retry whose wait would cross the deadline is not made.
+
+``before`` runs before every attempt (the shared rate limiter's token, ratelimit.py): what it raises is
+not classified and ends the call at once -- ``QuotaExhausted`` (nothing was sent) or
+``StateStoreUnavailable`` (the limiter fails closed).
 """
 
 from __future__ import annotations
@@ -42,9 +46,17 @@ class Attempted:
     errors: list[EhpcCallError] = field(default_factory=list)
 
 
-def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, deadline: Deadline, log: Attempted) -> T:
+def call_with_retry(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    deadline: Deadline,
+    log: Attempted,
+    before: Callable[[], None] | None = None,
+) -> T:
     """Run ``fn``; retry transient failures; raise the last :class:`EhpcCallError` otherwise."""
     while True:
+        if before is not None:
+            before()  # outside the try: a refused token is not a failed call
         log.attempts += 1
         try:
             return fn()

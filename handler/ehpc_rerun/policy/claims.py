@@ -24,6 +24,8 @@ from ehpc_rerun.state.base import StateRecord, StateStore
 class ClaimDecision:
     claimed: list[Job] = field(default_factory=list)
     outcomes: list[JobOutcome] = field(default_factory=list)
+    # claimed jobs whose claim replaced another invocation's expired lease stamped "sent" (job.key -> it)
+    taken_over: dict[str, StateRecord] = field(default_factory=dict)
 
 
 def _when(record: StateRecord) -> str:
@@ -81,6 +83,8 @@ def decide(
             )
         else:
             decision.claimed.append(job)
+            if result.taken_over is not None and result.taken_over.sent_ms is not None:
+                decision.taken_over[job.key] = result.taken_over
     if over:
         store.release(over, owner=owner)
     return decision

@@ -46,6 +46,7 @@ class FaultPlan:
     def __init__(self) -> None:
         self._faults: dict[str, deque[Fault]] = {}
         self._throttles: dict[str, _Throttle] = {}
+        self._quotas: dict[str, tuple[int, float, deque[float]]] = {}
 
     def _add_fault(self, fault: Fault) -> None:
         with self.lock:
@@ -87,6 +88,29 @@ class FaultPlan:
     def hang_next(self, action: str, seconds: float, *, times: int = 1, after_apply: bool = True) -> None:
         """Sleep ``seconds`` before answering; ``after_apply=False`` sleeps *before* processing."""
         self._add_fault(Fault("hang", action, times, seconds=seconds, after_apply=after_apply))
+
+    def set_quota(self, action: str, calls: int, per_s: float = 60.0) -> None:
+        """E-HPC's own flow control: more than ``calls`` calls of ``action`` within any ``per_s`` seconds
+        answer 400 ``Throttling.User`` (not applied); ``calls=0`` removes the quota."""
+        with self.lock:
+            if calls <= 0:
+                self._quotas.pop(action, None)
+            else:
+                self._quotas[action] = (calls, per_s, deque())
+
+    def over_quota(self, action: str, now: float) -> bool:
+        """Count this call against ``action``'s quota (sliding window); whether it is over it."""
+        with self.lock:
+            quota = self._quotas.get(action)
+            if quota is None:
+                return False
+            calls, per_s, stamps = quota
+            while stamps and stamps[0] <= now - per_s:
+                stamps.popleft()
+            if len(stamps) >= calls:
+                return True
+            stamps.append(now)
+            return False
 
     def clear_faults(self) -> None:
         with self.lock:

@@ -19,6 +19,7 @@ HTTP   Code                                          When
 400    MissingSecurityToken                          key has an STS token but none was sent
 400    InvalidSecurityToken.MismatchWithAccessKey    token (or x-acs-accesskey-id) differs
 400    SignatureNonceUsed                            x-acs-signature-nonce seen before
+400    Throttling.User                               over a quota set with ``set_quota`` (flow control)
 404    InvalidAction.NotFound                        unknown/missing action, or path is not ``/``
 400    NoSuchVersion                                 version other than 2018-04-12
 400    Missing<Param>                                required parameter absent
@@ -190,6 +191,8 @@ class Simulator(SimActions):
                 raise ApiError(404, "InvalidAction.NotFound", "Specified api is not found.")
             if call.version != API_VERSION:
                 raise ApiError(400, "NoSuchVersion", f"Specified version {call.version!r} is not found.")
+            if self.over_quota(action, time.time()):
+                raise ApiError(400, "Throttling.User", _DEFAULT_MESSAGES["Throttling.User"])
             call.fault = fault = self.next_fault(action)
             if fault is not None and fault.kind in ("fail", "throttle"):
                 fcode = fault.code or "InternalError"
