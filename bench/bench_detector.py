@@ -38,6 +38,7 @@ from _common import (  # bench/ is put on sys.path first when run as a script
     AK_SECRET,
     HANDLER,
     STS_TOKEN,
+    UNTHROTTLED,
     Figure,
     figure,
     median,
@@ -168,6 +169,7 @@ def _measure(endpoint: str, state: str, n: int) -> dict[str, list[dict[str, Any]
         "detector_clusters": ",".join(CLUSTERS),
         "max_jobs_per_invocation": 500,
         "default_timeout_s": 600,
+        **UNTHROTTLED,
     }
     calls = _Calls()
     results: dict[str, list[dict[str, Any]]] = {"pool": [], "default": [], "alone": []}

@@ -23,6 +23,7 @@ from _common import (
     MARK,
     PY,
     STS_TOKEN,
+    UNTHROTTLED,
     Figure,
     bench_env,
     child_result,
@@ -48,6 +49,7 @@ def run() -> dict[str, object]:
             state=f"sqlite:///{Path(tmp) / 'par.db'}",
             max_parallel_clusters=20,
             precheck="false",
+            **UNTHROTTLED,
         )
         _, out = timed_process([PY, str(BENCH / "bench_parallel.py"), "--child", str(n)], env)
     result = child_result(out)

@@ -24,6 +24,7 @@ from _common import (
     MARK,
     PY,
     STS_TOKEN,
+    UNTHROTTLED,
     Figure,
     bench_env,
     child_result,
@@ -49,7 +50,8 @@ def run() -> dict[str, object]:
     clusters = {c: 1 for p in ("off", "on") for c in _clusters(p, total)}
     clusters |= dict.fromkeys(_clusters("prof", PROFILED + 5), 1) | {BARE_CLUSTER: 1}
     with simulator_process(clusters) as endpoint, tempfile.TemporaryDirectory() as tmp:
-        env = bench_env(endpoint=endpoint, state=f"sqlite:///{Path(tmp) / 'warm.db'}", precheck="false")
+        state = f"sqlite:///{Path(tmp) / 'warm.db'}"
+        env = bench_env(endpoint=endpoint, state=state, precheck="false", **UNTHROTTLED)
         _, out = timed_process([PY, str(BENCH / "bench_warm.py"), "--child", endpoint, str(n)], env)
     result = child_result(out)
     figures: list[Figure] = []

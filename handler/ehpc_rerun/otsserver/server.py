@@ -179,6 +179,9 @@ class TablestoreServer:
 def _make_handler(server: TablestoreServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in two writes: without TCP_NODELAY the body waits for the client's
+        # delayed ACK (~40 ms a round trip), a cost no real Tablestore endpoint has
+        disable_nagle_algorithm = True
         server_version = "ehpc-rerun-tablestore/1"
 
         def setup(self) -> None:
