@@ -50,6 +50,7 @@ HANDLER_EXCLUDES = (
     "ehpc_rerun/simulator",
     "ehpc_rerun/otsserver",
     "ehpc_rerun/cli.py",
+    "ehpc_rerun/cli_invoke.py",
     "ehpc_rerun/demo.py",
     "ehpc_rerun/localrun.py",
 )

@@ -136,6 +136,19 @@ def _handle(event: Any, context: Any) -> Any:
         return http_response(
             unwrapped.reply.status, unwrapped.reply.body, invocation_id, unwrapped.reply.headers
         )
+    if unwrapped.history_query is not None:  # GET /jobs/{cluster_id}/{job_id}, authenticated: read the store
+        from .policy.job_history_answer import answer_http
+
+        status, body, headers = answer_http(
+            unwrapped.history_query,
+            config,
+            lambda: _store(config),
+            now_ms=now_ms(),
+            invocation_id=invocation_id,
+            default_region=_region(config, context),
+            replay_key=unwrapped.replay_key,
+        )
+        return http_response(status, body, invocation_id, headers)
 
     creds_box: list[Credentials] = []
 
@@ -160,6 +173,10 @@ def _handle(event: Any, context: Any) -> Any:
     try:
         _check_replay(unwrapped, inv)
         records = list(unwrapped.records)
+        if unwrapped.node_checks:  # E-HPC node events: ListNodes + ListJobs decide (nodes/check.py)
+            from .nodes.check import node_check_records
+
+            records.extend(node_check_records(unwrapped.node_checks, inv))
         if unwrapped.scan is not None:
             from .detector import scan_records
 

@@ -7,204 +7,20 @@ ehpc-rerun tablestore [...]                  run a local Tablestore server for t
 ehpc-rerun demo                              simulator + every file in events/ through the handler
 ehpc-rerun sign [BODY_FILE] [--method M] [--path P]
                                              headers for an anonymous-mode HTTP call (secret from the env)
+ehpc-rerun history CLUSTER JOB [--region R] [--json]
+                                             why and when a job was rerun, from the configured state store
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
-from typing import Any
 
-INVOKE_EPILOG = """\
-where the E-HPC calls go:
-  --simulator     the bundled E-HPC simulator, started on 127.0.0.1 for this run and stopped after it,
-                  seeded from the event: every cluster and job the event names exists, the jobs RUNNING
-                  (or from --seed FILE). The function gets the simulator's fake credentials:
-                    access key id test-ak-id, secret test-secret-not-real, STS token test-sts-token-not-real
-                  The state store is a fresh SQLite file for the run, unless EHPC_RERUN_STATE is set.
-                  The last stderr line is the simulator's call count.
-  --no-simulator  the configured endpoint (EHPC_RERUN_ENDPOINT, else E-HPC's endpoint of the region) with the
-                  configured credentials (ALIBABA_CLOUD_ACCESS_KEY_ID, _ACCESS_KEY_SECRET, _SECURITY_TOKEN).
-  neither         the simulator when neither EHPC_RERUN_ENDPOINT nor ALIBABA_CLOUD_ACCESS_KEY_ID is set
-                  (nothing real could be called), else the configured endpoint. One stderr line says which.
-
-seed file (--seed here, and `ehpc-rerun simulator --seed`):
-  {"clusters": [{"id": "ehpc-hz-demo01", "region": "cn-hangzhou", "status": "running",
-                 "jobs": [{"id": "1.scheduler", "state": "RUNNING"},
-                          {"id": "2.scheduler", "state": "FINISHED"}]}]}
-  cluster: id (required), region, status (only "running" accepts RerunJobs);
-  job: id (required), state (RUNNING, QUEUED, FINISHED, ...), owner, name, submit_time, start_time,
-  last_modify_time.
-
-a simulator of your own:
-  ehpc-rerun simulator --port 8080 --seed seed.json --security-token test-sts-token-not-real
-  EHPC_RERUN_ENDPOINT=http://127.0.0.1:8080 ALIBABA_CLOUD_ACCESS_KEY_ID=test-ak-id \\
-  ALIBABA_CLOUD_ACCESS_KEY_SECRET=test-secret-not-real ALIBABA_CLOUD_SECURITY_TOKEN=test-sts-token-not-real \\
-  ehpc-rerun invoke --no-simulator EVENT_FILE
-
-output: stdout is what the handler returns (JSON); the function's log lines go to stderr.
-exit status:
-  0  every job got a non-failure decision (rerun, dry_run, duplicate, ignored, not_rerunnable, capped,
-     over_budget, unparseable_time), or there was nothing to do (HTTP: a 2xx status code as well)
-  1  a job failed, has an unknown fate or was rejected, the event was refused, an HTTP status code is not 2xx,
-     or the handler raised
-  2  usage error (bad arguments, an event or seed file that cannot be read)
-"""
-
-
-def _usage_error(message: str) -> int:
-    print(f"ehpc-rerun invoke: error: {message}", file=sys.stderr)
-    return 2
-
-
-def _run_handler(raw: bytes, context: Any) -> int:
-    """The handler on ``raw``: its log lines to stderr, its result to stdout; returns the exit code."""
-    from . import app
-    from .errors import RerunError
-    from .localrun import exit_code
-
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            app.reset()
-            result = app.handler(raw, context)
-    except RerunError as exc:
-        print(json.dumps({"raised": exc.code, "message": exc.message}), file=sys.stderr)
-        return 1
-    except Exception as exc:  # a bug: show it whole, it is a local tool
-        traceback.print_exc(file=sys.stderr)
-        print(json.dumps({"raised": "InternalError", "message": f"{type(exc).__name__}"}), file=sys.stderr)
-        return 1
-    shown = result if isinstance(result, dict) else json.loads(result)
-    print(json.dumps(shown, indent=2, ensure_ascii=False))
-    return exit_code(result)
-
-
-def _invoke_on_simulator(raw: bytes, seed: dict[str, Any] | None) -> int:
-    import tempfile
-
-    from . import app
-    from .errors import ConfigError
-    from .localrun import (
-        SIM_KEY_ID,
-        SIM_SECRET,
-        SIM_TOKEN,
-        LocalContext,
-        LocalCredentials,
-        scoped_env,
-        seed_from_event,
-    )
-    from .settings import load_settings
-    from .simulator import Simulator
-
-    try:
-        event_seed = seed if seed is not None else seed_from_event(raw, load_settings())
-    except ConfigError as exc:
-        print(json.dumps({"raised": exc.code, "message": exc.message}), file=sys.stderr)
-        return 1
-    with (
-        Simulator(access_keys={SIM_KEY_ID: SIM_SECRET}, security_tokens={SIM_KEY_ID: SIM_TOKEN}) as sim,
-        tempfile.TemporaryDirectory(prefix="ehpc-rerun-invoke-") as work,
-    ):
-        try:
-            sim.load_seed(event_seed)
-        except ValueError as exc:
-            return _usage_error(f"bad seed: {exc}")
-        env = {"EHPC_RERUN_ENDPOINT": sim.endpoint}
-        state = os.environ.get("EHPC_RERUN_STATE") or ""
-        if not state:
-            env["EHPC_RERUN_STATE"] = f"sqlite:///{Path(work) / 'state.db'}"
-        # A simulated run must not notify real channels configured in this shell ("" = unset).
-        muted = [name for name in _SINK_VARIABLES if os.environ.get(name)]
-        env.update(dict.fromkeys(muted, ""))
-        if muted:
-            print(f"ehpc-rerun invoke: sinks off against the simulator: {', '.join(muted)}", file=sys.stderr)
-        clusters = event_seed.get("clusters", [])
-        jobs = sum(len(c.get("jobs", [])) for c in clusters)
-        origin = "from --seed" if seed is not None else "from the event"
-        print(
-            f"ehpc-rerun invoke: bundled E-HPC simulator at {sim.endpoint}, seeded {origin} "
-            f"({len(clusters)} clusters, {jobs} jobs), fake credentials {SIM_KEY_ID}; "
-            f"state: {'EHPC_RERUN_STATE' if state else 'a fresh SQLite file'}",
-            file=sys.stderr,
-        )
-        credentials = LocalCredentials(SIM_KEY_ID, SIM_SECRET, SIM_TOKEN)
-        context = LocalContext(credentials=credentials, region=os.environ.get("FC_REGION", "cn-hangzhou"))
-        with scoped_env(env):
-            try:
-                code = _run_handler(raw, context)
-            finally:
-                app.reset()  # close the store before its directory goes
-        counts: dict[str, int] = {}
-        for call in sim.calls:
-            counts[call.action] = counts.get(call.action, 0) + 1
-        detail = ", ".join(f"{action} {n}" for action, n in sorted(counts.items()))
-        print(f"simulator: {len(sim.calls)} calls{' (' + detail + ')' if detail else ''}", file=sys.stderr)
-    return code
-
-
-_SINK_VARIABLES = (
-    "EHPC_RERUN_MNS_ENDPOINT",
-    "EHPC_RERUN_MNS_TOPIC",
-    "EHPC_RERUN_EVENTBRIDGE_BUS",
-    "EHPC_RERUN_EVENTBRIDGE_ENDPOINT",
-    "EHPC_RERUN_DINGTALK_WEBHOOK",
-    "EHPC_RERUN_DINGTALK_SECRET",
-)
-
-
-def _invoke_configured(raw: bytes) -> int:
-    from .errors import ConfigError
-    from .localrun import LocalContext
-    from .settings import load_settings
-
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(json.dumps({"raised": exc.code, "message": exc.message}), file=sys.stderr)
-        return 1
-    context = LocalContext.from_env()
-    if settings.endpoint is not None:
-        where = f"{settings.endpoint} (EHPC_RERUN_ENDPOINT)"
-    else:
-        from .ehpc.client import endpoint_for
-
-        host, scheme = endpoint_for(settings, settings.region or context.region)
-        where = f"{scheme}://{host}"
-    creds = (
-        "credentials from the ALIBABA_CLOUD_* variables"
-        if context.credentials is not None
-        else "no credentials (ALIBABA_CLOUD_ACCESS_KEY_ID is not set)"
-    )
-    print(f"ehpc-rerun invoke: configured endpoint {where}, {creds}", file=sys.stderr)
-    return _run_handler(raw, context)
-
-
-def _invoke(args: argparse.Namespace) -> int:
-    try:
-        raw = Path(args.event).read_bytes()
-    except OSError as exc:
-        return _usage_error(f"cannot read the event file {args.event}: {exc.strerror or exc}")
-    seed: dict[str, Any] | None = None
-    if args.seed is not None:
-        try:
-            seed = json.loads(Path(args.seed).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return _usage_error(f"cannot read the seed file {args.seed}: {exc}")
-        if not isinstance(seed, dict):
-            return _usage_error(f'the seed file {args.seed} must hold an object {{"clusters": [...]}}')
-    simulator = args.simulator
-    if simulator is None:
-        configured = os.environ.get("EHPC_RERUN_ENDPOINT") or os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        simulator = not configured
-    if seed is not None and not simulator:
-        return _usage_error("--seed seeds the bundled simulator: use it with --simulator")
-    return _invoke_on_simulator(raw, seed) if simulator else _invoke_configured(raw)
+from . import cli_invoke
 
 
 def _sign(args: argparse.Namespace) -> int:
@@ -232,6 +48,42 @@ def _sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history(args: argparse.Namespace) -> int:
+    from . import instance
+    from .errors import RerunError
+    from .policy.job_history_answer import read, render_table
+    from .settings import load_settings
+    from .sources.base import HistoryQuery
+    from .sources.http_routes import history_query
+
+    query = history_query({"cluster_id": args.cluster, "job_id": args.job}, {"region": args.region or ""})
+    if not isinstance(query, HistoryQuery):
+        problems = "; ".join(f"{p['field']}: {p['problem']}" for p in query.body["error"]["fields"])
+        print(f"ehpc-rerun history: error: {problems}", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+        region = (
+            query.region
+            or settings.region
+            or os.environ.get("FC_REGION")
+            or os.environ.get("ALIBABA_CLOUD_REGION")
+            or "cn-hangzhou"
+        )
+        answer = read(instance.store(settings), region, query.cluster_id, query.job_id, settings, _now_ms())
+    except RerunError as exc:
+        print(json.dumps({"raised": exc.code, "message": exc.message}), file=sys.stderr)
+        return 1
+    finally:
+        instance.reset()  # close the store
+    print(json.dumps(answer, indent=2, ensure_ascii=False) if args.json else render_table(answer))
+    return 0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ehpc-rerun", description="Rerun stuck E-HPC jobs (local tools).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "invoke",
         help="run the handler on an event file and print the result",
         description="Run the handler on EVENT_FILE as FC would (the raw bytes) and print what it returns.",
-        epilog=INVOKE_EPILOG,
+        epilog=cli_invoke.INVOKE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     invoke.add_argument("event", metavar="EVENT_FILE", help="event file (as FC would pass it: the raw bytes)")
@@ -284,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. /rerun or /2023-03-30/functions/<name>/invocations",
     )
     sign.add_argument("--secret-env", default="EHPC_RERUN_HTTP_SECRET", help="variable holding the secret")
+    history = sub.add_parser(
+        "history",
+        help="why and when a job was rerun (as GET /jobs/{cluster_id}/{job_id} answers)",
+        description="Reads the job's reruns and escalations in the budget window from the state store named "
+        "by EHPC_RERUN_STATE (default: the local SQLite file, as the function uses outside FC; Tablestore "
+        "signs with the ALIBABA_CLOUD_* credentials), with its budget and when it may next be rerun.",
+    )
+    history.add_argument("cluster", metavar="CLUSTER", help="cluster id, e.g. ehpc-hz-XXXXXXXX")
+    history.add_argument("job", metavar="JOB", help="job id, e.g. 1.scheduler")
+    history.add_argument(
+        "--region", help="the cluster's region (default EHPC_RERUN_REGION, FC_REGION, else cn-hangzhou)"
+    )
+    history.add_argument("--json", action="store_true", help="print the JSON the HTTP endpoint returns")
     return parser
 
 
@@ -303,9 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 for a usage error, 0 after --help
         return exc.code if isinstance(exc.code, int) else 2
     if args.command == "invoke":
-        return _invoke(args)
+        return cli_invoke.invoke(args)
     if args.command == "sign":
         return _sign(args)
+    if args.command == "history":
+        return _history(args)
     from .demo import run_demo
 
     return run_demo(Path(args.events))

@@ -25,7 +25,7 @@ from .errors import StateStoreUnavailable
 from .models import Acknowledged, JobOutcome, RecordError, RerunRequest, Status
 from .outcomes import for_ack, for_error, for_job
 from .plan import Job, expand, group
-from .policy import cap, claims, event_memory, exactly_once, scope
+from .policy import cap, claims, event_memory, exactly_once, job_history, scope
 from .settings import Settings
 from .sinks.log import emit, utc_now_iso
 from .sources.base import Record
@@ -73,6 +73,19 @@ class PipelineResult:
     def transient_failures(self) -> list[JobOutcome]:
         return [o for o in self.outcomes if o.status is Status.FAILED and o.transient]
 
+    def record_problem(self, invocation_id: str, code: str, note: str) -> None:
+        """Something after the decisions could not be recorded: say so in the note and in an error line."""
+        self.note = f"{self.note}; {note}" if self.note else note
+        emit(
+            {
+                "type": "ehpc_rerun.error",
+                "time": utc_now_iso(),
+                "invocation_id": invocation_id,
+                "error_code": code,
+                "message": note,
+            }
+        )
+
 
 def process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
     """Decide and act on every record; outcomes come back in the order the jobs were asked for."""
@@ -114,6 +127,8 @@ def _process(records: Sequence[Record], inv: Invocation) -> PipelineResult:
         result.outcomes.extend(
             for_job(job, Status.CAPPED, error_code="BlastRadiusCap", message=note) for job in jobs
         )
+        # the cap is an escalation too: it goes into each job's history (the first ones of a flood)
+        job_history.remember(inv, result, jobs, limit=job_history.MAX_CAPPED_RECORDED)
         return result
     if not jobs:
         return result
@@ -160,6 +175,7 @@ def _claim_and_run(jobs: list[Job], inv: Invocation, result: PipelineResult) -> 
         result.outcomes.extend(executed)
         recorded += _settle(store, claimed, executed, inv, result)
     exactly_once.remember_events(store, memory, recorded, inv, result)
+    job_history.remember(inv, result, jobs, recorded)  # for people: GET /jobs/..., ehpc-rerun history
 
 
 def _release(store: StateStore, jobs: Sequence[Job], unresolved: set[str], inv: Invocation) -> None:
@@ -221,14 +237,6 @@ def _settle(
             store.release(others, owner=inv.invocation_id)
     except StateStoreUnavailable as exc:
         # The reruns happened; the leases stay in progress until they expire, which still blocks a repeat.
-        result.note = f"reruns were made but could not be recorded in the state store: {exc.message}"
-        emit(
-            {
-                "type": "ehpc_rerun.error",
-                "time": utc_now_iso(),
-                "invocation_id": inv.invocation_id,
-                "error_code": exc.code,
-                "message": result.note,
-            }
-        )
+        note = f"reruns were made but could not be recorded in the state store: {exc.message}"
+        result.record_problem(inv.invocation_id, exc.code, note)
     return recorded

@@ -47,6 +47,8 @@ ALL_ON = {
     "KafkaTopic": "stuck",
     "KafkaConsumerGroup": "ehpc-rerun",
     "EnableCloudMonitorTrigger": "true",
+    "EnableNodeEventsTrigger": "true",
+    "NodeCheckInScan": "true",
     "SinkMnsTopic": "ehpc-rerun-reports",
     "SinkEventBusName": "ops",
     "DingTalkWebhook": "https://oapi.dingtalk.com/robot/send?access_token=abc",
@@ -79,4 +81,15 @@ def combinations() -> dict[str, dict[str, str]]:
     out["smallest-numbers"] = {**REQUIRED_VALUES, "MemorySize": "128", "Timeout": "10"}
     out["largest-numbers"] = {**REQUIRED_VALUES, "MemorySize": "3072", "Timeout": "600"}
     out["rules-file"] = {**ALL_ON, "DetectorRules": "", "DetectorRulesFile": "detector-rules.yaml"}
+    for name, values in NODE_CHECK_CHOICES.items():
+        out[f"node-check/{name}"] = {**REQUIRED_VALUES, **values}
     return out
+
+
+# Who can make the function call ListNodes: the node event trigger, the scan's node check, both, neither.
+NODE_CHECK_CHOICES = {
+    "off": {},
+    "node-events-only": {"EnableNodeEventsTrigger": "true"},
+    "in-scan-only": {"NodeCheckInScan": "true"},
+    "both": {"EnableNodeEventsTrigger": "true", "NodeCheckInScan": "true"},
+}

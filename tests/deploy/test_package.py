@@ -35,12 +35,18 @@ BUILD_TIMEOUT = pytest.mark.timeout(600)  # downloads on a cold cache: margin ov
 # --- fast: the pieces ------------------------------------------------------------------------------
 
 
+DEV_ONLY_MODULES = {
+    f"ehpc_rerun/{name}.py" for name in ("cli", "cli_invoke", "demo", "localrun")
+}  # never in the zip
+
+
 def _fake_handler(root: Path) -> Path:
     files = [
         "index.py",
         "ehpc_rerun/__init__.py",
         "ehpc_rerun/app.py",
         "ehpc_rerun/cli.py",
+        "ehpc_rerun/cli_invoke.py",
         "ehpc_rerun/demo.py",
         "ehpc_rerun/localrun.py",
         "ehpc_rerun/py.typed",
@@ -332,7 +338,8 @@ def test_package_leaves_out_dev_only_code_caches_installers_and_install_records(
         n
         for n in names[runtime]
         if n.startswith(("ehpc_rerun/simulator/", "ehpc_rerun/otsserver/", "pip/", "setuptools/", "bin/"))
-        or n in {"ehpc_rerun/cli.py", "ehpc_rerun/demo.py", "ehpc_rerun/localrun.py"}
+        or n
+        in {"ehpc_rerun/cli.py", "ehpc_rerun/cli_invoke.py", "ehpc_rerun/demo.py", "ehpc_rerun/localrun.py"}
         or "/__pycache__/" in f"/{n}"
         or n.endswith((".pyc", ".pth", "/RECORD", "/INSTALLER", "/REQUESTED", "/direct_url.json"))
         or any(part in {"tests", "test"} for part in n.split("/")[1:-1])

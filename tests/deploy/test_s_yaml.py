@@ -120,6 +120,7 @@ def test_s_yaml_defaults_equal_the_template_defaults() -> None:
         "detectorClusters": "DetectorClusters",
         "detectorRules": "DetectorRules",
         "detectorReportOnly": "DetectorReportOnly",
+        "nodeCheckInScan": "NodeCheckInScan",
         "denyClusters": "DenyClusters",
         "sinkEventBusName": "SinkEventBusName",
     }

@@ -36,7 +36,7 @@ from .ros import (
     sub_text,
     walk,
 )
-from .scenarios import ALL_ON, REQUIRED_VALUES, combinations
+from .scenarios import ALL_ON, NODE_CHECK_CHOICES, REQUIRED_VALUES, combinations
 
 T = load_template()
 RESOURCE_TYPES = tuple(sorted({res["Type"] for res in T["Resources"].values()}))
@@ -50,6 +50,7 @@ PSEUDO = set(SPECS["pseudo_parameters"]["names"])
 FUNCTION_ROLE_ACTIONS = {
     "ehpc:RerunJobs",
     "ehpc:ListJobs",
+    "ehpc:ListNodes",
     "log:PostLogStoreLogs",
     "mns:PublishMessage",
     "eventbridge:PutEvents",
@@ -379,12 +380,67 @@ def test_no_ram_statement_grants_a_wildcard_action() -> None:
                 assert "*" not in action, f"{name}/{policy}: {action}"
 
 
-def test_function_role_calls_only_rerunjobs_and_listjobs_on_ehpc() -> None:
+def test_function_role_calls_only_rerunjobs_listjobs_and_listnodes_on_ehpc() -> None:
     stmts = function_role_statements()
     granted = {a for s, _ in stmts for a in actions(s)}
-    assert {a for a in granted if a.startswith("ehpc:")} == {"ehpc:RerunJobs", "ehpc:ListJobs"}
+    assert {a for a in granted if a.startswith("ehpc:")} == {
+        "ehpc:RerunJobs",
+        "ehpc:ListJobs",
+        "ehpc:ListNodes",
+    }
     assert granted <= FUNCTION_ROLE_ACTIONS, granted - FUNCTION_ROLE_ACTIONS
     assert all(s["Effect"] == "Allow" for s, _ in stmts)
+
+
+def _ehpc_actions(values: dict[str, str]) -> set[str]:
+    """Every ehpc: action the function role holds once the template is evaluated with ``values``."""
+    created = Evaluation(T, values).resources()
+    docs = [p["PolicyDocument"] for p in created["FunctionRole"]["Properties"]["Policies"]]
+    role_name = created["FunctionRole"]["Properties"]["RoleName"]
+    docs += [
+        res["Properties"]["PolicyDocument"]
+        for res in created.values()
+        if res["Type"] == "ALIYUN::RAM::ManagedPolicy" and role_name in res["Properties"]["Roles"]
+    ]
+    return {a for doc in docs for s in doc["Statement"] for a in actions(s) if a.startswith("ehpc:")}
+
+
+@pytest.mark.parametrize("choice", sorted(NODE_CHECK_CHOICES))
+def test_listnodes_is_granted_only_when_the_node_check_can_run(choice: str) -> None:
+    # given the node event trigger and the scan's node check on or off
+    values = {**REQUIRED_VALUES, **NODE_CHECK_CHOICES[choice]}
+    # when the template is evaluated
+    granted = _ehpc_actions(values)
+    # then ehpc:ListNodes is granted exactly when one of them can make the function call it
+    can_run = choice != "off"
+    assert granted == {"ehpc:RerunJobs", "ehpc:ListJobs"} | ({"ehpc:ListNodes"} if can_run else set())
+    created = Evaluation(T, values).resources()
+    assert ("NodeCheckPolicy" in created) is can_run
+    assert ("NodeEventsTrigger" in created) is (values.get("EnableNodeEventsTrigger") == "true")
+    env = created["Function"]["Properties"]["EnvironmentVariables"]
+    assert env["EHPC_RERUN_NODE_CHECK_IN_SCAN"] == values.get("NodeCheckInScan", "false")
+
+
+def test_listnodes_is_granted_under_its_own_condition_only() -> None:
+    for stmt, condition in function_role_statements():
+        if "ehpc:ListNodes" in actions(stmt):
+            assert condition == "UseNodeCheck"
+            assert actions(stmt) == ["ehpc:ListNodes"]
+    assert CONDITIONS["UseNodeCheck"] == {
+        "Fn::Or": ["UseNodeEventsTrigger", {"Fn::Equals": ["true", {"Ref": "NodeCheckInScan"}]}]
+    }
+
+
+def test_the_node_event_trigger_takes_e_hpc_node_events_from_the_default_bus() -> None:
+    import json
+
+    config = triggers()["NodeEventsTrigger"]["TriggerConfig"]
+    pattern = json.loads(config["eventRuleFilterPattern"])
+    assert pattern["type"] == [{"prefix": "ehpc:NodeOperation:"}]
+    assert pattern["source"] == ["acs.ehpc"]  # UNVERIFIED (see the template's comment)
+    assert config["eventSourceConfig"] == {"eventSourceType": "Default", "eventSourceParameters": {}}
+    assert config["runOptions"] == {"mode": "event-driven"}
+    assert PARAMS["EnableNodeEventsTrigger"]["Default"] == PARAMS["NodeCheckInScan"]["Default"] == "false"
 
 
 def test_sink_permissions_exist_only_when_the_sink_is_configured() -> None:
@@ -398,6 +454,7 @@ def test_sink_permissions_exist_only_when_the_sink_is_configured() -> None:
     role = default["FunctionRole"]["Properties"]
     granted = {a for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] for a in actions(s)}
     assert granted == {"ehpc:RerunJobs", "ehpc:ListJobs"}
+    assert "NodeCheckPolicy" not in default
 
 
 def test_sink_permissions_name_the_configured_topic_and_bus() -> None:

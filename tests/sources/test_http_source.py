@@ -239,7 +239,7 @@ def test_get_on_a_path_the_readme_does_not_list_is_404(path: str) -> None:
     # then 404 with the JSON error naming what GET serves
     status, code, message = error_code(result)
     assert (status, code) == (404, "NotFound")
-    assert message == "GET serves only /health; send rerun requests with POST"
+    assert message == "GET serves only /health and /jobs/{cluster_id}/{job_id}; send rerun requests with POST"
     assert result.records == []
 
 

@@ -355,7 +355,7 @@ def test_usage_errors_exit_2(
 
 def test_invoke_help_documents_the_simulator_credentials_seed_format_and_exit_codes() -> None:
     # given the invoke sub-command's help
-    from ehpc_rerun.cli import INVOKE_EPILOG
+    from ehpc_rerun.cli_invoke import INVOKE_EPILOG
     from ehpc_rerun.localrun import SIM_KEY_ID, SIM_SECRET, SIM_TOKEN
     from ehpc_rerun.simulator.__main__ import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 

@@ -25,8 +25,9 @@ EXPECTED_CALLS: dict[str, list[tuple[str, list[str]]]] = {
     "eventbridge-kafka.json": [(HZ, ["8.scheduler", "9.scheduler"])],
     "eventbridge-kafka-strings.json": [(HZ, ["19.scheduler", "20.scheduler"])],
     "eventbridge-cloudmonitor-alert.json": [(HZ, ["10.scheduler"])],
-    # a node event only names the cluster to check; the check (ListNodes + ListJobs) is not wired yet
-    "eventbridge-ehpc-node-status.json": [],
+    # a node event only names the cluster to check: ListNodes finds compute3 in exception (DEMO_NODES),
+    # ListJobs the one running job whose NodeList names it; the job on healthy compute1 stays
+    "eventbridge-ehpc-node-status.json": [(HZ, ["24.scheduler"])],
     "mns-topic-json.json": [(SH, ["1.manager", "2.manager"])],
     "mns-topic-stream-attrs.json": [(HZ, ["12.scheduler"])],
     "mns-topic-stream-raw.txt": [(HZ, ["13.scheduler"])],
@@ -36,9 +37,31 @@ EXPECTED_CALLS: dict[str, list[tuple[str, list[str]]]] = {
 }
 
 
+# The demo cluster's nodes, and two running jobs placed on them (no other sample names these jobs).
+DEMO_NODES = {
+    "clusters": [
+        {
+            "id": HZ,
+            "nodes": [
+                {"host": "manager", "roles": ["Scheduler", "Account"]},
+                {"host": "compute1", "state_in_sched": "alloc"},
+                {"host": "compute2", "state_in_sched": "idle"},
+                {"host": "compute3", "status": "exception", "state_in_sched": "down*"},
+                {"host": "compute4", "state_in_sched": "alloc"},
+            ],
+            "jobs": [
+                {"id": "24.scheduler", "owner": "hpcuser", "node_list": "compute[3-4]"},
+                {"id": "26.scheduler", "owner": "hpcuser", "node_list": "compute1"},
+            ],
+        }
+    ]
+}
+
+
 @pytest.fixture
 def demo_sim(sim: Simulator) -> Iterator[Simulator]:
     sim.load_seed(SEED)
+    sim.load_seed(DEMO_NODES)
     yield sim
 
 

@@ -254,7 +254,7 @@ def test_get_on_a_path_other_than_health_is_a_json_404(path: str, sim: Simulator
     assert response["statusCode"] == 404
     assert response["body"]["error"] == {
         "code": "NotFound",
-        "message": "GET serves only /health; send rerun requests with POST",
+        "message": "GET serves only /health and /jobs/{cluster_id}/{job_id}; send rerun requests with POST",
     }
     assert sim.calls == []
     no_traceback(response)

@@ -47,10 +47,37 @@ def _say_no_rules_once(invocation_id: str) -> None:
 
 
 def scan_records(scan: dict[str, Any], inv: Invocation, rules: RuleSet | None) -> list[Record]:
-    """Run one scan; the records go through :func:`ehpc_rerun.pipeline.process` like event records."""
+    """Run one scan; the records go through :func:`ehpc_rerun.pipeline.process` like event records.
+
+    With ``{"scan": {"nodes": true}}`` or EHPC_RERUN_NODE_CHECK_IN_SCAN the scan's clusters' nodes are
+    checked too (nodes/check.py), after the rules: the rules' complete listings are then the node check's
+    (the invocation's memo), at no extra ListJobs call. The node check runs without rules as well."""
     if rules is None or not rules.rules:
         _say_no_rules_once(inv.invocation_id)
-        return [Acknowledged(source=SourceKind.DETECTOR, message=NO_RULES)]
-    from ehpc_rerun.detector.scan import run
+        records: list[Record] = [Acknowledged(source=SourceKind.DETECTOR, message=NO_RULES)]
+    else:
+        from ehpc_rerun.detector.scan import run
 
-    return run(scan, inv, rules)
+        records = run(scan, inv, rules)
+    return records + _node_records(scan, inv, rules)
+
+
+def _node_records(scan: dict[str, Any], inv: Invocation, rules: RuleSet | None) -> list[Record]:
+    asked = scan.get("nodes") if isinstance(scan, dict) else None
+    if asked is False or (asked is None and not inv.settings.node_check_in_scan):
+        return []
+    from ehpc_rerun.detector.scan import node_plan, parse_request
+    from ehpc_rerun.models import RecordError
+
+    source_id = f"scan:{inv.invocation_id}"
+    request = parse_request(scan, source_id)
+    if isinstance(request, RecordError):  # run() reported it when there are rules
+        return [] if rules is not None and rules.rules else [request]
+    if request.nodes is False:  # pragma: no cover - handled above; kept for a non-dict ``scan``
+        return []
+    clusters, rejected = node_plan(request, rules, inv.settings, source_id)
+    from ehpc_rerun.nodes.check import scan_node_records
+
+    report_only = inv.settings.detector_report_only or request.report_only
+    region = request.region or inv.default_region
+    return rejected + scan_node_records(clusters, region, inv, report_only=report_only)

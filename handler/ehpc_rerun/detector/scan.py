@@ -20,6 +20,7 @@ from ehpc_rerun.detector.match import Match, Unreadable, judge
 from ehpc_rerun.detector.rules import Rule, RuleSet
 from ehpc_rerun.models import CLUSTER_ID_PATTERN, Acknowledged, FieldError, RecordError, Region, SourceKind
 from ehpc_rerun.policy import scope
+from ehpc_rerun.settings import Settings
 from ehpc_rerun.sinks.log import emit, utc_now_iso
 from ehpc_rerun.sources.base import Record
 
@@ -30,7 +31,9 @@ DETECTOR = SourceKind.DETECTOR
 
 
 class ScanRequest(BaseModel):
-    """``{"scan": {...}}``, all keys optional: ``clusters``/``rules`` narrow, ``report_only`` only adds."""
+    """``{"scan": {...}}``, all keys optional: ``clusters``/``rules`` narrow, ``report_only`` only adds;
+    ``nodes`` also checks the scanned clusters' nodes (nodes/check.py), or not, whatever
+    EHPC_RERUN_NODE_CHECK_IN_SCAN says."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,6 +41,7 @@ class ScanRequest(BaseModel):
     rules: list[str] | None = None
     report_only: StrictBool = False
     region: Region | None = None
+    nodes: StrictBool | None = None
 
 
 @dataclass
@@ -90,6 +94,22 @@ def plan(request: ScanRequest, ruleset: RuleSet, default_clusters: Sequence[str]
     # a cluster no selected rule covers is not listed at all
     clusters = [cluster for cluster in clusters if any(rule.covers(cluster) for rule in rules)]
     return Plan(rules, clusters, rejected)
+
+
+def node_plan(
+    request: ScanRequest, ruleset: RuleSet | None, settings: Settings, source_id: str
+) -> tuple[list[str], list[Record]]:
+    """The clusters a scan's node check covers: every detector cluster (EHPC_RERUN_DETECTOR_CLUSTERS and
+    every rule's), narrowed by ``clusters``, never widened. Rejections are returned only when there is no
+    rule document (with one, :func:`run` reports them, once)."""
+    rules = ruleset if ruleset is not None and ruleset.rules else None
+    configured = list(dict.fromkeys([*settings.detector_clusters, *(rules.clusters() if rules else ())]))
+    rejected: list[Record] = []
+    if rules is None and request.clusters:
+        rejected = plan(request, RuleSet(rules=()), settings.detector_clusters, source_id).rejected
+    if not request.clusters:
+        return configured, rejected
+    return [c for c in dict.fromkeys(request.clusters) if c in configured], rejected
 
 
 def _ack(source_id: str, message: str, cluster_id: str | None = None) -> Acknowledged:

@@ -23,6 +23,9 @@ from .errors import EhpcCallError, classify
 # "Maximum value: 50"; API doc help.aliyun.com/document_detail/87251.html): the largest page, fewest calls.
 LIST_PAGE_SIZE = 50
 MAX_LIST_PAGES = 2000  # 100 000 unfinished jobs: a runaway-pagination guard
+# ListNodes' PageSize is 1 to 100, default 10 (same models.py, ListNodesRequest.page_size: "Valid values: 1 to
+# 100. Default value: 10."): the largest page, fewest calls.
+NODE_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class JobInfo:
     submit_time: str = ""
     start_time: str = ""
     last_modify_time: str = ""
+    # ListJobs' NodeList, "the list of compute nodes that were used to run the job" (SDK ListJobsResponseBody
+    # JobsJobInfo.node_list), verbatim: its form is the scheduler's (nodes/hostlist.py reads it)
+    node_list: str = ""
 
     def fingerprint(self) -> tuple[str, str, str]:
         """What changes when a job is rerun: used to confirm a call whose answer was lost."""
@@ -54,6 +60,29 @@ class JobPage:
         return not self.jobs or page * LIST_PAGE_SIZE >= self.total
 
 
+@dataclass(frozen=True)
+class NodeInfo:
+    """One node as ListNodes reports it (SDK ListNodesResponseBodyNodesNodeInfo)."""
+
+    id: str
+    host_name: str
+    status: str  # uninit, exception, running, initing, releasing, untracking, stopped
+    state_in_sched: str = ""  # "the status of the node displayed on the scheduler; varies with the scheduler"
+    roles: tuple[str, ...] = ()
+    ip_address: str = ""
+
+
+@dataclass(frozen=True)
+class NodePage:
+    """One ListNodes answer: its nodes and the TotalCount E-HPC reported."""
+
+    nodes: list[NodeInfo]
+    total: int
+
+    def last(self, page: int) -> bool:
+        return not self.nodes or page * NODE_PAGE_SIZE >= self.total
+
+
 def endpoint_for(settings: Settings, region: str) -> tuple[str, str]:
     """(host[:port], protocol) for a region, honouring EHPC_RERUN_ENDPOINT / EHPC_RERUN_USE_VPC_ENDPOINT."""
     if settings.endpoint is not None:
@@ -64,7 +93,7 @@ def endpoint_for(settings: Settings, region: str) -> tuple[str, str]:
 
 
 class EhpcClient:
-    """RerunJobs and ListJobs for one region, with one set of credentials. Thread-safe."""
+    """RerunJobs, ListJobs and ListNodes for one region, with one set of credentials. Thread-safe."""
 
     def __init__(self, settings: Settings, credentials: Credentials, region: str) -> None:
         self.region = region
@@ -129,10 +158,33 @@ class EhpcClient:
                 submit_time=str(info.submit_time or ""),
                 start_time=str(info.start_time or ""),
                 last_modify_time=str(info.last_modify_time or ""),
+                node_list=str(info.node_list or ""),
             )
             for info in infos
         ]
         return JobPage(jobs, int(body.total_count or 0))
+
+    def list_nodes_page(self, cluster_id: str, page: int) -> NodePage:
+        """One ListNodes call, every role and status: page ``page`` (from 1) of ``NODE_PAGE_SIZE`` nodes."""
+        client, models = self._sdk()
+        request = models.ListNodesRequest(cluster_id=cluster_id, page_number=page, page_size=NODE_PAGE_SIZE)
+        try:
+            body = client.list_nodes(request).body
+        except Exception as exc:  # every SDK failure is classified, none swallowed
+            raise classify(exc) from None
+        infos = (body.nodes.node_info if body.nodes is not None else None) or []
+        nodes = [
+            NodeInfo(
+                id=str(info.id or ""),
+                host_name=str(info.host_name or ""),
+                status=str(info.status or ""),
+                state_in_sched=str(info.state_in_sched or ""),
+                roles=tuple(str(role) for role in ((info.roles.role if info.roles else None) or [])),
+                ip_address=str(info.ip_address or ""),
+            )
+            for info in infos
+        ]
+        return NodePage(nodes, int(body.total_count or 0))
 
     def list_unfinished(self, cluster_id: str, *, owner: str | None = None) -> dict[str, JobInfo]:
         """Every RUNNING or QUEUED job, all pages, no retries and no quota: for tools, not the handler

@@ -50,7 +50,10 @@ POLL_S = 0.05
 # larger is cut to this size and shared as incomplete (5 pages x 50 jobs are ~40 KB; a whole 5 000-job
 # cluster from a detector scan is ~0.8 MB).
 MAX_SNAPSHOT_BYTES = 1_000_000
-_FIELDS = ("id", "state", "owner", "name", "submit_time", "start_time", "last_modify_time")
+_FIELDS = ("id", "state", "owner", "name", "submit_time", "start_time", "last_modify_time", "node_list")
+# v2: rows carry node_list (the node check reads it). A v1 row has no node_list, which would read as "runs
+# on no node": v1 snapshots are not read (listed again), and v1 readers fail on v2 rows the same way.
+SNAPSHOT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class Listing:
     shared: bool = False
 
 
-def _readonly(error: EhpcCallError) -> EhpcCallError:
+def readonly(error: EhpcCallError) -> EhpcCallError:
     """ListJobs only reads: a lost answer is a transient failure, safe to repeat; a 406 is permanent."""
     if error.kind == "unknown_fate":
         return EhpcCallError("transient", error.code, error.message, error.status, error.request_id)
@@ -108,14 +111,14 @@ def list_pages(
             try:
                 return api.list_page(cluster_id, page)
             except Exception as exc:  # classified; nothing is swallowed
-                raise _readonly(classify(exc)) from None
+                raise readonly(classify(exc)) from None
 
         try:
             got = call_with_retry(
                 fetch, replace(policy, max_attempts=1 + retries_left), deadline, log, before=take
             )
         except EhpcCallError as error:
-            raise replace(_readonly(error), attempts=calls + log.attempts) from None
+            raise replace(readonly(error), attempts=calls + log.attempts) from None
         finally:
             retries_left -= len(log.errors)
         calls += log.attempts
@@ -259,7 +262,7 @@ def encode(listing: Listing, limit: int = MAX_SNAPSHOT_BYTES) -> str:
     complete = listing.complete and len(rows) == len(listing.jobs)
     head = json.dumps(
         {
-            "v": 1,
+            "v": SNAPSHOT_VERSION,
             "at": listing.taken_at_ms,
             "complete": complete,
             "pages": listing.pages,
@@ -273,6 +276,8 @@ def decode(value: str) -> Listing | None:
     """A snapshot document back as a Listing; None (listed again, and overwritten) if it is unreadable."""
     try:
         data = json.loads(value)
+        if data.get("v") != SNAPSHOT_VERSION:
+            return None
         jobs = {str(row[0]): JobInfo(*(str(item) for item in row)) for row in data["jobs"]}
         return Listing(
             jobs, bool(data["complete"]), int(data["at"]), int(data["pages"]), int(data["total"]), 0, True

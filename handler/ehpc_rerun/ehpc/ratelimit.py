@@ -38,13 +38,11 @@ from .errors import quota_exhausted
 WINDOW_MS = 60_000
 DOC_TTL_MS = 2 * WINDOW_MS  # an untouched bucket is full after one window: an expired one counts as full
 KEY_PREFIX = "ratelimit:"
-# The quota page lists ListNodes at 100/60(s) too; no setting yet (nothing calls it).
-DEFAULT_QUOTAS = {"ListNodes": 100}
 
 
 def quotas_from(settings: Settings) -> dict[str, int]:
     return {
-        **DEFAULT_QUOTAS,
+        "ListNodes": settings.quota_listnodes_per_60s,  # the node check (nodes/listing.py)
         "ListJobs": settings.quota_listjobs_per_60s,
         "RerunJobs": settings.quota_rerunjobs_per_60s,
     }

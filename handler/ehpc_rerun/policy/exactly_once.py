@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from ehpc_rerun.errors import StateStoreUnavailable
 from ehpc_rerun.models import Status
 from ehpc_rerun.plan import Job
-from ehpc_rerun.sinks.log import emit, utc_now_iso
 from ehpc_rerun.state.base import StateRecord, StateStore
 
 from . import event_memory, takeover
@@ -126,13 +125,4 @@ def remember_events(
     except StateStoreUnavailable as exc:
         # The reruns are recorded per job (dedupe window, budget); only the longer event memory is missing.
         note = f"what this event did could not be remembered for its redelivery horizon: {exc.message}"
-        result.note = f"{result.note}; {note}" if result.note else note
-        emit(
-            {
-                "type": "ehpc_rerun.error",
-                "time": utc_now_iso(),
-                "invocation_id": inv.invocation_id,
-                "error_code": exc.code,
-                "message": note,
-            }
-        )
+        result.record_problem(inv.invocation_id, exc.code, note)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from .apierror import ApiError
 from .faults import Fault
+from .nodes import SimNode
 from .server import API_VERSION, Simulator
 from .signature import VerifyResult, verify
-from .state import ApiError, RecordedCall, SimCluster, SimJob, SimState, now_iso
+from .state import RecordedCall, SimCluster, SimJob, SimState, now_iso
 
 __all__ = [
     "API_VERSION",
@@ -14,6 +16,7 @@ __all__ = [
     "RecordedCall",
     "SimCluster",
     "SimJob",
+    "SimNode",
     "SimState",
     "Simulator",
     "VerifyResult",

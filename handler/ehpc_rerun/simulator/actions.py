@@ -1,4 +1,4 @@
-"""The simulated E-HPC actions (RerunJobs, ListJobs, DescribeJob) and their parameter parsing.
+"""The simulated E-HPC actions (RerunJobs, ListJobs, ListNodes, DescribeJob) and their parameter parsing.
 
 Each action reads the request parameters of a :class:`CallContext`, notes what it learnt
 (cluster, job ids, ``Async``, whether the call was applied) on it for the call log, and
@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from .apierror import ApiError
 from .faults import Fault
+from .nodes import DEFAULT_PAGE_SIZE as NODE_PAGE_SIZE_DEFAULT
+from .nodes import MAX_PAGE_SIZE as NODE_PAGE_SIZE_MAX
+from .nodes import NodeQuery
 from .signature import VerifyResult
-from .state import ApiError, SimState
+from .state import SimState
 
 
 def _new_request_id() -> str:
@@ -97,6 +101,7 @@ class SimActions(SimState):
             "RerunJobs": self._rerun_jobs,
             "ListJobs": self._list_jobs,
             "DescribeJob": self._describe_job,
+            "ListNodes": self._list_nodes,
         }
 
     def _rerun_jobs(self, call: CallContext) -> dict[str, Any]:
@@ -123,6 +128,14 @@ class SimActions(SimState):
             call.cluster_id, state=state, owner=owner, rerunable=rerunable, page=page, size=size
         )
         return {"TotalCount": total, "PageNumber": page, "PageSize": size, "Jobs": {"JobInfo": jobs}}
+
+    def _list_nodes(self, call: CallContext) -> dict[str, Any]:
+        call.cluster_id = _required(call, "ClusterId")
+        self.cluster_or_404(call.cluster_id)
+        page = _int(call, "PageNumber", 1, 1, 1_000_000)
+        size = _int(call, "PageSize", NODE_PAGE_SIZE_DEFAULT, 1, NODE_PAGE_SIZE_MAX)
+        total, nodes = self.list_nodes(call.cluster_id, NodeQuery.from_params(call.params, page, size))
+        return {"TotalCount": total, "PageNumber": page, "PageSize": size, "Nodes": {"NodeInfo": nodes}}
 
     def _describe_job(self, call: CallContext) -> dict[str, Any]:
         call.cluster_id = _required(call, "ClusterId")

@@ -1,5 +1,7 @@
 """Local E-HPC (API 2018-04-12) simulator: a real HTTP server on 127.0.0.1 for the real SDK.
 
+Actions: RerunJobs, ListJobs, ListNodes (simulator/nodes.py), DescribeJob.
+
 Order for every request: latency sleep, V3 signature (:mod:`.signature`), nonce replay check,
 action and version (from the ``x-acs-action`` / ``x-acs-version`` headers only), the fault plan
 of that action (:mod:`.faults`), then the action itself (:mod:`.actions`). Every request is
@@ -23,7 +25,8 @@ HTTP   Code                                          When
 404    InvalidAction.NotFound                        unknown/missing action, or path is not ``/``
 400    NoSuchVersion                                 version other than 2018-04-12
 400    Missing<Param>                                required parameter absent
-400    InvalidParams                                 bad Jobs/Async/State/PageSize/..., unknown JobId
+400    InvalidParams                                 bad Jobs/Async/State/PageSize/Role/Filter/...,
+                                                     unknown JobId
 404    ClusterNotFound                               unknown ClusterId
 403    InvalidClusterStatus                          RerunJobs on a cluster not "running"
 406    AgentError.Job.RerunFailure                   a job is unknown or not RUNNING/QUEUED
@@ -42,8 +45,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .actions import CallContext, SimActions
+from .apierror import ApiError
 from .signature import verify
-from .state import ApiError, RecordedCall
+from .state import RecordedCall
 
 log = logging.getLogger(__name__)
 API_VERSION = "2018-04-12"

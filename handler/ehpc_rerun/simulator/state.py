@@ -1,4 +1,4 @@
-"""In-memory state of the E-HPC simulator: clusters, jobs and recorded calls.
+"""In-memory state of the E-HPC simulator: clusters, jobs, nodes (:mod:`.nodes`) and recorded calls.
 
 Everything (the fault plan of :mod:`.faults` included) is guarded by one lock, so the HTTP
 handler threads and the test thread can use it concurrently. Domain errors are raised as
@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from .apierror import ApiError
 from .faults import FaultKind, FaultPlan
+from .nodes import NodeTable, SimNode
 
 RERUNNABLE_STATES = frozenset({"RUNNING", "QUEUED"})
 NONCE_TTL_SECONDS = 15 * 60 + 60
@@ -22,16 +24,6 @@ NONCE_TTL_SECONDS = 15 * 60 + 60
 def now_iso() -> str:
     """The simulator's timestamp format, e.g. ``2024-05-01T08:00:00.000Z`` (UTC)."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-class ApiError(Exception):
-    """An OpenAPI error answer: HTTP status, ``Code`` and ``Message``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -44,6 +36,7 @@ class SimJob:
     start_time: str
     last_modify_time: str
     rerun_count: int = 0
+    node_list: str = ""  # ListJobs' NodeList, as the scheduler wrote it (any form: see nodes/hostlist.py)
 
     def job_info(self) -> dict[str, Any]:
         """The ``JobInfo`` object as ListJobs returns it."""
@@ -57,7 +50,7 @@ class SimJob:
             "ShellPath": "",
             "Stdout": "",
             "Stderr": "",
-            "NodeList": "",
+            "NodeList": self.node_list,
             "ArrayRequest": "",
             "SubmitTime": self.submit_time,
             "StartTime": self.start_time,
@@ -72,6 +65,7 @@ class SimCluster:
     region: str = "cn-hangzhou"
     status: str = "running"
     jobs: dict[str, SimJob] = field(default_factory=dict)
+    nodes: dict[str, SimNode] = field(default_factory=dict)  # by HostName, in insertion (AddedTime) order
 
 
 @dataclass(frozen=True)
@@ -104,8 +98,8 @@ class RecordedCall:
     raw_query: str = ""
 
 
-class SimState(FaultPlan):
-    """Clusters, jobs, faults and the call log; the public half of :class:`Simulator`."""
+class SimState(NodeTable, FaultPlan):
+    """Clusters, jobs, nodes, faults and the call log; the public half of :class:`Simulator`."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -120,7 +114,8 @@ class SimState(FaultPlan):
         with self.lock:
             existing = self.clusters.get(cluster_id)
             jobs = existing.jobs if existing else {}
-            self.clusters[cluster_id] = SimCluster(cluster_id, region, status, jobs)
+            nodes = existing.nodes if existing else {}
+            self.clusters[cluster_id] = SimCluster(cluster_id, region, status, jobs, nodes)
 
     def set_cluster_status(self, cluster_id: str, status: str) -> None:
         with self.lock:
@@ -137,13 +132,24 @@ class SimState(FaultPlan):
         submit_time: str | None = None,
         start_time: str | None = None,
         last_modify_time: str | None = None,
+        node_list: str = "",
     ) -> SimJob:
         """Add a job (insertion order is ListJobs order). Times are the raw strings ListJobs returns;
-        missing ones default to now (a QUEUED job gets an empty start time)."""
+        missing ones default to now (a QUEUED job gets an empty start time). ``node_list`` is ListJobs'
+        ``NodeList``, verbatim (``compute0,compute1``, ``compute[0-3]``, ``compute0/0*4+compute1/0*4``)."""
         stamp = now_iso()
         if start_time is None:
             start_time = "" if state == "QUEUED" else stamp
-        job = SimJob(job_id, state, owner, name, submit_time or stamp, start_time, last_modify_time or stamp)
+        job = SimJob(
+            job_id,
+            state,
+            owner,
+            name,
+            submit_time or stamp,
+            start_time,
+            last_modify_time or stamp,
+            node_list=node_list,
+        )
         with self.lock:
             self._cluster(cluster_id).jobs[job.id] = job
             return replace(job)
@@ -163,6 +169,12 @@ class SimState(FaultPlan):
             job = self._cluster(cluster_id).jobs[job_id]
             job.state = state
             job.last_modify_time = now_iso()
+
+    def _nodes_of(self, cluster_id: str) -> dict[str, SimNode]:
+        return self._cluster(cluster_id).nodes
+
+    def _region_of(self, cluster_id: str) -> str:
+        return self._cluster(cluster_id).region
 
     def _cluster(self, cluster_id: str) -> SimCluster:
         try:
@@ -204,6 +216,7 @@ class SimState(FaultPlan):
                 job.state = "QUEUED"
                 job.start_time = ""
                 job.last_modify_time = stamp
+                job.node_list = ""  # requeued: it runs nowhere until the scheduler places it again
 
     def list_jobs(
         self, cluster_id: str, *, state: str, owner: str | None, rerunable: bool, page: int, size: int
@@ -238,6 +251,13 @@ class SimState(FaultPlan):
             self.add_cluster(
                 c["id"], region=str(c.get("region", "cn-hangzhou")), status=str(c.get("status", "running"))
             )
+            for n in c.get("nodes", []):
+                if not isinstance(n, dict) or not isinstance(n.get("host"), str):
+                    raise ValueError(f"seed node needs a string 'host': {n!r}")
+                try:
+                    self.add_node(c["id"], n["host"], **{k: v for k, v in n.items() if k != "host"})
+                except TypeError as exc:
+                    raise ValueError(f"bad seed node {n!r}: {exc}") from None
             for j in c.get("jobs", []):
                 if not isinstance(j, dict) or not isinstance(j.get("id"), str):
                     raise ValueError(f"seed job needs a string 'id': {j!r}")

@@ -42,6 +42,18 @@ class NodeCheck:
     event_type: str  # e.g. ``ehpc:NodeOperation:NodeStatusChange``
 
 
+@dataclass(frozen=True)
+class HistoryQuery:
+    """``GET /jobs/{cluster_id}/{job_id}``: the caller asks why (and when) a job was rerun.
+
+    Validated and authenticated by the source; answered from the state store by the handler
+    (:func:`ehpc_rerun.policy.job_history.answer_http`), since no source touches the store."""
+
+    cluster_id: str
+    job_id: str
+    region: str | None  # ``?region=``; None: the function's region
+
+
 @dataclass
 class Unwrapped:
     """What a source made of an event."""
@@ -53,6 +65,7 @@ class Unwrapped:
     scan: dict[str, Any] | None = None  # an explicit detector scan request
     replay_key: str | None = None  # HTTP anonymous mode: claim once in the state store
     node_checks: list[NodeCheck] = field(default_factory=list)  # E-HPC node events: clusters to check
+    history_query: HistoryQuery | None = None  # GET /jobs/{cluster_id}/{job_id}: answered from the store
 
 
 class Source(Protocol):

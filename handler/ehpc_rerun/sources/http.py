@@ -1,8 +1,9 @@
 """FC 3.0 HTTP trigger: the JSON event with ``version``, ``rawPath``, ``headers``, ``body``, ...
 
 (fc-events.md §2.1.) POST carries a request (JSON) or a CloudMonitor alert callback (form-urlencoded,
-maybe Base64); GET routes (``.../health``) are in :mod:`.http_routes`. Everything that ends the request
-early (auth, size, type, method, path) becomes an :class:`HttpReply`; every reply is JSON.
+maybe Base64); GET routes (``.../health``, ``.../jobs/{cluster_id}/{job_id}``) are in :mod:`.http_routes`.
+Everything that ends the request early (auth, size, type, method, path) becomes an :class:`HttpReply`;
+every reply is JSON.
 
 Content types: JSON (``application/json``, ``text/json``, ``*/*+json``) and form-urlencoded are taken as
 labelled. A body labelled ``application/octet-stream`` or ``text/plain``, or not labelled at all, is taken
@@ -84,7 +85,7 @@ class HttpSource:
         method = http.requestContext.http.method.upper()
         path = http.requestContext.http.path or http.rawPath
         if method in ("GET", "HEAD"):
-            return Unwrapped(SourceKind.HTTP, http=True, reply=http_routes.route_get(path, method))
+            return _get(http, method, path, settings)
         if method != "POST":
             return _reply(
                 405,
@@ -152,6 +153,30 @@ class HttpSource:
         if len(data) > settings.http_max_body_bytes:
             return _reply(413, "PayloadTooLarge", f"the body exceeds {settings.http_max_body_bytes} bytes")
         return data
+
+
+def _get(http: HttpEvent, method: str, path: str, settings: Settings) -> Unwrapped:
+    """A GET (or HEAD): open routes answer at once; signed ones are authenticated like a POST first,
+    over the empty body (whatever body came), and a history query goes on to the handler."""
+    found = http_routes.find(path)
+    replay_key = None
+    if found is not None and found[0].signed:
+        auth = http_auth.check(
+            settings,
+            method=method,
+            path=path,
+            headers={k.lower(): v for k, v in http.headers.items()},
+            query=http.queryParameters,
+            body=b"",
+            is_alert_callback=False,
+        )
+        if not auth.ok:
+            return _reply(auth.status, auth.code, auth.message)
+        replay_key = auth.replay_key
+    answer = http_routes.route_get(path, method, http.queryParameters)
+    if isinstance(answer, HttpReply):
+        return Unwrapped(SourceKind.HTTP, http=True, reply=answer)
+    return Unwrapped(SourceKind.HTTP, http=True, history_query=answer, replay_key=replay_key)
 
 
 def _json_or_not(text: str) -> Any:
