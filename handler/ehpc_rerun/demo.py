@@ -26,8 +26,21 @@ SEED: dict[str, Any] = {
             "jobs": [
                 {"id": f"{n}.scheduler", "state": "QUEUED" if n % 5 == 0 else "RUNNING", "owner": "hpcuser"}
                 for n in range(1, 41)
+                if n not in (24, 26)
             ]
-            + [{"id": "41.scheduler", "state": "FINISHED", "owner": "hpcuser"}],
+            + [
+                # placed on nodes, for the node event sample: compute3 has failed, compute1 is fine
+                {"id": "24.scheduler", "state": "RUNNING", "owner": "hpcuser", "node_list": "compute[3-4]"},
+                {"id": "26.scheduler", "state": "RUNNING", "owner": "hpcuser", "node_list": "compute1"},
+                {"id": "41.scheduler", "state": "FINISHED", "owner": "hpcuser"},
+            ],
+            "nodes": [
+                {"host": "manager", "roles": ["Scheduler", "Account"]},
+                {"host": "compute1", "state_in_sched": "alloc"},
+                {"host": "compute2", "state_in_sched": "idle"},
+                {"host": "compute3", "status": "exception", "state_in_sched": "down*"},
+                {"host": "compute4", "state_in_sched": "alloc"},
+            ],
         },
         {
             "id": "ehpc-sh-demo02",
@@ -80,12 +93,21 @@ def run_demo(events_dir: Path) -> int:
     work = Path(tempfile.mkdtemp(prefix="ehpc-rerun-demo-"))
     log_path = work / "outcomes.jsonl"
     rows: list[tuple[str, str, str, str, str, str]] = []
-    with Simulator(access_keys={DEMO_KEY_ID: DEMO_SECRET}, security_tokens={DEMO_KEY_ID: DEMO_TOKEN}) as sim:
+    from .otsserver import TablestoreServer
+
+    # The state goes where the deployed function keeps it by default: Tablestore (here the local server,
+    # on Tablestore's wire protocol, signed with the same STS credentials the function is given).
+    with (
+        Simulator(access_keys={DEMO_KEY_ID: DEMO_SECRET}, security_tokens={DEMO_KEY_ID: DEMO_TOKEN}) as sim,
+        TablestoreServer(
+            access_key_id=DEMO_KEY_ID, access_key_secret=DEMO_SECRET, security_token=DEMO_TOKEN
+        ) as tablestore,
+    ):
         sim.load_seed(SEED)
         os.environ.update(
             {
                 "EHPC_RERUN_ENDPOINT": sim.endpoint,
-                "EHPC_RERUN_STATE": f"sqlite:///{work / 'state.db'}",
+                "EHPC_RERUN_STATE": tablestore.url,
                 "EHPC_RERUN_REGION": "cn-hangzhou",
             }
         )
@@ -116,7 +138,8 @@ def run_demo(events_dir: Path) -> int:
         all_signed = all(c.signature_valid for c in sim.calls)
         all_sts = all(c.security_token == DEMO_TOKEN for c in sim.calls)
         all_async = all(c.async_ is True for c in reruns)
-    app.reset()
+        app.reset()  # closes the store before its server stops
+        store_requests = sum(tablestore.calls.values())
     _print_table(rows)
     counts: dict[str, int] = {}
     for row in rows:
@@ -130,6 +153,7 @@ def run_demo(events_dir: Path) -> int:
         f"simulator: {len(reruns)} RerunJobs calls and {len(lists)} ListJobs calls; "
         f"signatures valid: {all_signed}; STS token sent: {all_sts}; Async=True: {all_async}"
     )
+    print(f"state: the local Tablestore server (the deployed default store), {store_requests} requests")
     print(f"per-job JSON log lines (what FC ships to SLS): {log_path}")
     return 0 if all_signed and all_sts and all_async else 1
 

@@ -25,7 +25,7 @@ EXPECTED_CALLS: dict[str, list[tuple[str, list[str]]]] = {
     "eventbridge-kafka.json": [(HZ, ["8.scheduler", "9.scheduler"])],
     "eventbridge-kafka-strings.json": [(HZ, ["19.scheduler", "20.scheduler"])],
     "eventbridge-cloudmonitor-alert.json": [(HZ, ["10.scheduler"])],
-    # a node event only names the cluster to check: ListNodes finds compute3 in exception (DEMO_NODES),
+    # a node event only names the cluster to check: ListNodes finds compute3 in exception (the demo's seed),
     # ListJobs the one running job whose NodeList names it; the job on healthy compute1 stays
     "eventbridge-ehpc-node-status.json": [(HZ, ["24.scheduler"])],
     "mns-topic-json.json": [(SH, ["1.manager", "2.manager"])],
@@ -37,31 +37,9 @@ EXPECTED_CALLS: dict[str, list[tuple[str, list[str]]]] = {
 }
 
 
-# The demo cluster's nodes, and two running jobs placed on them (no other sample names these jobs).
-DEMO_NODES = {
-    "clusters": [
-        {
-            "id": HZ,
-            "nodes": [
-                {"host": "manager", "roles": ["Scheduler", "Account"]},
-                {"host": "compute1", "state_in_sched": "alloc"},
-                {"host": "compute2", "state_in_sched": "idle"},
-                {"host": "compute3", "status": "exception", "state_in_sched": "down*"},
-                {"host": "compute4", "state_in_sched": "alloc"},
-            ],
-            "jobs": [
-                {"id": "24.scheduler", "owner": "hpcuser", "node_list": "compute[3-4]"},
-                {"id": "26.scheduler", "owner": "hpcuser", "node_list": "compute1"},
-            ],
-        }
-    ]
-}
-
-
 @pytest.fixture
 def demo_sim(sim: Simulator) -> Iterator[Simulator]:
-    sim.load_seed(SEED)
-    sim.load_seed(DEMO_NODES)
+    sim.load_seed(SEED)  # the demo's seed: its clusters, jobs, and nodes (compute3 failed)
     yield sim
 
 
