@@ -26,17 +26,18 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ehpc_rerun.deadline import Deadline
 from ehpc_rerun.settings import Settings
 from ehpc_rerun.state.base import DocWrite, StateStore
 
-from .client import MAX_LIST_PAGES, JobInfo, JobPage
-from .errors import EhpcCallError, classify
+from .client import MAX_LIST_PAGES, JobInfo
+from .errors import EhpcCallError
+from .paging import read_pages
 from .ratelimit import RateLimiter, quotas_from
-from .retry import Attempted, RetryPolicy, call_with_retry
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from ehpc_rerun.pipeline import Invocation
@@ -74,15 +75,6 @@ class Listing:
     shared: bool = False
 
 
-def readonly(error: EhpcCallError) -> EhpcCallError:
-    """ListJobs only reads: a lost answer is a transient failure, safe to repeat; a 406 is permanent."""
-    if error.kind == "unknown_fate":
-        return EhpcCallError("transient", error.code, error.message, error.status, error.request_id)
-    if error.kind == "not_rerunnable":
-        return EhpcCallError("permanent", error.code, error.message, error.status, error.request_id)
-    return error
-
-
 def list_pages(
     api: EhpcApi,
     cluster_id: str,
@@ -93,39 +85,22 @@ def list_pages(
     deadline: Deadline,
     now_ms: Callable[[], int],
 ) -> Listing:
-    """Up to ``max_pages`` pages; a token before every call. The retries of one listing share one budget
-    (``policy.max_attempts - 1`` failures in all), so a listing makes at most max_pages + max_attempts - 1
-    calls. Raises :class:`EhpcCallError` (``attempts`` set) when a page cannot be had."""
+    """Up to ``max_pages`` pages of ListJobs(State=notfinish), read as :func:`.paging.read_pages` says.
+    Raises :class:`EhpcCallError` (``attempts`` set) when a page cannot be had."""
     taken_at = now_ms()
+    read = read_pages(
+        lambda page: api.list_page(cluster_id, page),
+        "ListJobs",
+        max_pages,
+        limiter=limiter,
+        policy=policy,
+        deadline=deadline,
+    )
     jobs: dict[str, JobInfo] = {}
-    retries_left = policy.max_attempts - 1
-    calls = 0
-
-    def take() -> None:
-        limiter.take("ListJobs", deadline)
-
-    for page in range(1, max_pages + 1):
-        log = Attempted()
-
-        def fetch(page: int = page) -> JobPage:
-            try:
-                return api.list_page(cluster_id, page)
-            except Exception as exc:  # classified; nothing is swallowed
-                raise readonly(classify(exc)) from None
-
-        try:
-            got = call_with_retry(
-                fetch, replace(policy, max_attempts=1 + retries_left), deadline, log, before=take
-            )
-        except EhpcCallError as error:
-            raise replace(readonly(error), attempts=calls + log.attempts) from None
-        finally:
-            retries_left -= len(log.errors)
-        calls += log.attempts
-        jobs.update((job.id, job) for job in got.jobs)
-        if got.last(page):
-            return Listing(jobs, True, taken_at, page, got.total, calls)
-    return Listing(jobs, False, taken_at, max_pages, got.total, calls)
+    for page in read.pages:
+        jobs.update((job.id, job) for job in page.jobs)
+    total = read.pages[-1].total if read.pages else 0
+    return Listing(jobs, read.complete, taken_at, len(read.pages), total, read.calls)
 
 
 class Listings:

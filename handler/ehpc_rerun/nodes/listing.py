@@ -13,15 +13,14 @@ one call on a cluster of up to 100 nodes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from ehpc_rerun.deadline import Deadline
 from ehpc_rerun.ehpc.client import NodeInfo, NodePage
-from ehpc_rerun.ehpc.errors import EhpcCallError, classify
-from ehpc_rerun.ehpc.listings import readonly
+from ehpc_rerun.ehpc.paging import read_pages
 from ehpc_rerun.ehpc.ratelimit import RateLimiter
-from ehpc_rerun.ehpc.retry import Attempted, RetryPolicy, call_with_retry
+from ehpc_rerun.ehpc.retry import RetryPolicy
 
 
 class NodesApi(Protocol):
@@ -48,35 +47,17 @@ def list_nodes(
     deadline: Deadline,
 ) -> NodeListing:
     """Up to ``max_pages`` pages; raises :class:`EhpcCallError` (``attempts`` set) when one cannot be had."""
+    read = read_pages(
+        lambda page: api.list_nodes_page(cluster_id, page),
+        "ListNodes",
+        max_pages,
+        limiter=limiter,
+        policy=policy,
+        deadline=deadline,
+    )
     nodes: dict[str, NodeInfo] = {}
-    retries_left = policy.max_attempts - 1
-    calls = 0
-    total = 0
-
-    def take() -> None:
-        limiter.take("ListNodes", deadline)
-
-    for page in range(1, max_pages + 1):
-        log = Attempted()
-
-        def fetch(page: int = page) -> NodePage:
-            try:
-                return api.list_nodes_page(cluster_id, page)
-            except Exception as exc:  # classified; nothing is swallowed
-                raise readonly(classify(exc)) from None
-
-        try:
-            got = call_with_retry(
-                fetch, replace(policy, max_attempts=1 + retries_left), deadline, log, before=take
-            )
-        except EhpcCallError as error:
-            raise replace(readonly(error), attempts=calls + log.attempts) from None
-        finally:
-            retries_left -= len(log.errors)
-        calls += log.attempts
-        total = got.total
+    for page in read.pages:
         # keyed by Id (or HostName): a node that moves between pages while they are read counts once
-        nodes.update((node.id or node.host_name, node) for node in got.nodes)
-        if got.last(page):
-            return NodeListing(list(nodes.values()), True, total, calls)
-    return NodeListing(list(nodes.values()), False, total, calls)
+        nodes.update((node.id or node.host_name, node) for node in page.nodes)
+    total = read.pages[-1].total if read.pages else 0
+    return NodeListing(list(nodes.values()), read.complete, total, read.calls)
