@@ -140,7 +140,13 @@ function main(input) {
     recorded.push(name);
     return getAtt.call(this, name);
   };
-  const app = new core.App();
+  // An App without outdir makes a temporary cdk.out* folder and leaves it behind: make ours, remove it.
+  const fs = require('fs');
+  const os = require('os');
+  const path = require('path');
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'ehpc-rerun-cdk-'));
+  process.on('exit', () => fs.rmSync(outdir, { recursive: true, force: true }));
+  const app = new core.App({ outdir });
   const stack = new core.Stack(app, 'validate');
   const errors = [];
   const types = {};
