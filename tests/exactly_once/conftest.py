@@ -68,13 +68,19 @@ def mns_event(event_id: str, jobs: list[str], cluster: str = CLUSTER) -> list[di
 
 
 @pytest.fixture
-def crash_after_the_call(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Make the next invocation die right after E-HPC answered, before anything is recorded."""
+def crash_after_the_call(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[..., Any], Any], None]:
+    """Deliver an event to an instance that dies right after E-HPC answered, before anything is recorded."""
 
-    def arm() -> None:
+    def deliver(invoke: Callable[..., Any], event: Any) -> None:
         def die(*args: Any, **kwargs: Any) -> None:
             raise Crash
 
+        original = pipeline._settle
         monkeypatch.setattr(pipeline, "_settle", die)
+        try:
+            with pytest.raises(Crash):
+                invoke(event)
+        finally:
+            monkeypatch.setattr(pipeline, "_settle", original)
 
-    return arm
+    return deliver

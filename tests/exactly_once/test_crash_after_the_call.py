@@ -19,6 +19,7 @@ from tests.conftest import CLUSTER, statuses
 from .conftest import Crash, mns_event
 
 Invoke = Callable[..., dict[str, Any]]
+Crasher = Callable[[Invoke, Any], None]
 LEASE_GONE_MS = 10 * 60 * 1000  # well past the lease (timeout + 60 s) and EHPC_RERUN_UNCHANGED_AFTER_SEND_S
 OLD = "2026-01-01T00:00:00Z"
 
@@ -28,22 +29,12 @@ def reruns(sim: Simulator) -> int:
 
 
 def test_a_rerun_that_happened_before_the_crash_is_confirmed_and_not_repeated(
-    shared_store: str,
-    invoke: Invoke,
-    sim: Simulator,
-    clock: list[int],
-    crash_after_the_call: Callable[[], None],
-    monkeypatch: pytest.MonkeyPatch,
+    shared_store: str, invoke: Invoke, sim: Simulator, clock: list[int], crash_after_the_call: Crasher
 ) -> None:
     # given a delivery whose instance died right after E-HPC accepted the rerun
-    crash_after_the_call()
-    with pytest.raises(Crash):
-        invoke(mns_event("evt-crash-1", ["7.scheduler"]))
+    crash_after_the_call(invoke, mns_event("evt-crash-1", ["7.scheduler"]))
     assert reruns(sim) == 1
-    monkeypatch.undo()  # the next instance does not crash (undo also restores settings and the clock)
-    monkeypatch.setenv("EHPC_RERUN_STATE", shared_store)
-    monkeypatch.setenv("EHPC_RERUN_ENDPOINT", sim.endpoint)
-    monkeypatch.setattr(app, "now_ms", lambda: clock[0] + LEASE_GONE_MS)
+    clock[0] += LEASE_GONE_MS
     app.reset()
     # when the event is delivered again after the lease expired
     result = invoke(mns_event("evt-crash-1", ["7.scheduler"]))
@@ -145,18 +136,10 @@ def test_a_crash_during_the_pre_check_costs_nothing(
 
 
 def test_a_crash_is_still_resolved_when_the_event_comes_back_days_later(
-    shared_store: str,
-    invoke: Invoke,
-    sim: Simulator,
-    clock: list[int],
-    crash_after_the_call: Callable[[], None],
-    monkeypatch: pytest.MonkeyPatch,
+    shared_store: str, invoke: Invoke, sim: Simulator, clock: list[int], crash_after_the_call: Crasher
 ) -> None:
     # given a delivery whose instance died right after E-HPC accepted the rerun
-    crash_after_the_call()
-    with pytest.raises(Crash):
-        invoke(mns_event("evt-crash-4", ["9.scheduler"]))
-    monkeypatch.setattr(pipeline, "_settle", _ORIGINAL_SETTLE)
+    crash_after_the_call(invoke, mns_event("evt-crash-4", ["9.scheduler"]))
     # and a day of other traffic, during which stores collect expired records
     clock[0] += 86_400_000
     app.reset()
@@ -168,6 +151,3 @@ def test_a_crash_is_still_resolved_when_the_event_comes_back_days_later(
     # then the stamped lease was kept, ListJobs confirms the rerun, and nothing is repeated
     assert statuses(result) == {f"{CLUSTER}/9.scheduler": "duplicate"}
     assert sim.rerun_job_ids() == ["9.scheduler", "10.scheduler"]
-
-
-_ORIGINAL_SETTLE = pipeline._settle

@@ -15,6 +15,13 @@ from ehpc_rerun.sources.http_auth import sign
 from tests.conftest import CLUSTER, EVENTS, KEY_ID, SECRET, TOKEN, http_event
 
 
+def env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The STS credentials in the environment, as FC's Python 3.12 runtime provides them."""
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+    monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
+
+
 def test_invoke_runs_an_event_file_through_the_handler_and_prints_the_result(
     sim: Simulator,
     settings_env: Callable[..., None],
@@ -23,9 +30,7 @@ def test_invoke_runs_an_event_file_through_the_handler_and_prints_the_result(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # given credentials in the environment, as FC's Python 3.12 runtime provides them
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-    monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
+    env_credentials(monkeypatch)
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"cluster_id": CLUSTER, "job_ids": ["5.scheduler"]}))
 
@@ -207,9 +212,7 @@ def test_invoke_with_a_configured_endpoint_says_which_in_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # given an endpoint and credentials configured
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-    monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
+    env_credentials(monkeypatch)
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"cluster_id": CLUSTER, "job_ids": ["6.scheduler"]}))
     # when invoked without a flag
@@ -263,9 +266,7 @@ def test_invoke_exits_1_when_the_handler_raises(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # given the configured endpoint failing transiently, so the handler asks for redelivery
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-    monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
+    env_credentials(monkeypatch)
     settings_env(retry_max_attempts=1)
     sim.fail_next("RerunJobs", "ServiceUnavailable", 503, times=5)
     event = tmp_path / "event.json"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .apierror import ApiError
+from .calls import RecordedCall
 from .faults import Fault
 from .nodes import SimNode
 from .server import API_VERSION, Simulator
 from .signature import VerifyResult, verify
-from .state import RecordedCall, SimCluster, SimJob, SimState, now_iso
+from .state import SimCluster, SimJob, SimState, now_iso
 
 __all__ = [
     "API_VERSION",

@@ -46,8 +46,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .actions import CallContext, SimActions
 from .apierror import ApiError
+from .calls import RecordedCall
 from .signature import verify
-from .state import RecordedCall
 
 log = logging.getLogger(__name__)
 API_VERSION = "2018-04-12"

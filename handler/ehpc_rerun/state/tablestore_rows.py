@@ -16,10 +16,8 @@ Row layout (primary key ``key`` STRING: the claim key, see
 
 Documents (:mod:`~ehpc_rerun.state.tablestore_docs`) share the table, under keys of their own.
 
-History entries are JSON objects so fields can be added later (``source``, ``source_id``,
-``invocation_id``, ``ehpc_request_id``): unknown fields are kept as they are when a row is rewritten, so
-an older version of the function never strips what a newer one wrote. Each write drops entries outside
-the budget window, so a row stays small.
+History entries are JSON objects: unknown fields are kept when a row is rewritten (an older version of the
+function never strips what a newer one wrote), and each write drops entries outside the budget window.
 """
 
 from __future__ import annotations
