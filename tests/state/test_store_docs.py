@@ -93,7 +93,9 @@ def test_create_only_if_absent_fails_on_a_live_document_and_leaves_it(store: Sta
     assert read(store, "d", now=NOW + 10) == Doc("d", "first", 1, NOW + TTL)
 
 
-def test_create_only_if_absent_succeeds_over_an_expired_document_as_version_1(store: StateStore) -> None:
+def test_create_only_if_absent_succeeds_over_an_expired_document_with_a_new_version(
+    store: StateStore,
+) -> None:
     # given a document that went through 3 versions and then expired
     put(store, "d", "v1")
     put(store, "d", "v2", if_version=1)
@@ -101,9 +103,9 @@ def test_create_only_if_absent_succeeds_over_an_expired_document_as_version_1(st
     later = NOW + TTL + 5
     # when it is created again "only if absent" after its expiry
     applied = put(store, "d", "fresh", now=later, if_version=None)
-    # then the expired one counted as absent: the new one is version 1
+    # then the expired one counted as absent, and the new one's version is above every earlier one
     assert applied is True
-    assert read(store, "d", now=later) == Doc("d", "fresh", 1, later + TTL)
+    assert read(store, "d", now=later) == Doc("d", "fresh", 4, later + TTL)
 
 
 def test_a_matching_version_replaces_the_document_and_increments_the_version(store: StateStore) -> None:
@@ -163,14 +165,43 @@ def test_an_unconditional_write_always_applies(
     assert read(store, "d") == Doc("d", "forced", expected_version, NOW + TTL)
 
 
-def test_an_unconditional_write_over_an_expired_document_starts_at_version_1(store: StateStore) -> None:
+def test_an_unconditional_write_over_an_expired_document_gets_the_next_version(store: StateStore) -> None:
     # given a document at version 2 that expired
     put(store, "d", "v1")
     put(store, "d", "v2", if_version=1)
     later = NOW + TTL + 1
-    # when written unconditionally after the expiry / then it is version 1
+    # when written unconditionally after the expiry / then its version follows the expired one's
     assert put(store, "d", "again", now=later, if_version=ANY_VERSION) is True
-    assert read(store, "d", now=later) == Doc("d", "again", 1, later + TTL)
+    assert read(store, "d", now=later) == Doc("d", "again", 3, later + TTL)
+
+
+def test_a_compare_and_set_read_before_a_delete_never_applies_to_the_re_created_document(
+    store: StateStore,
+) -> None:
+    # given a writer that read version 1 of a document, which is then deleted and created anew
+    put(store, "d", "A")
+    stale = read(store, "d")
+    assert stale is not None and stale.version == 1
+    assert store.write_docs([DocWrite("d", None, if_version=1)], now_ms=NOW + 1) == [True]
+    assert put(store, "d", "B", now=NOW + 2, if_version=None) is True
+    # when the writer compares-and-sets on what it read
+    applied = put(store, "d", "A+mine", now=NOW + 3, if_version=stale.version)
+    # then it is refused (the versions never repeat: no ABA), and B is intact
+    assert applied is False
+    doc = read(store, "d", now=NOW + 3)
+    assert doc is not None and doc.value == "B" and doc.version > stale.version
+
+
+def test_a_compare_and_set_read_before_an_expiry_never_applies_to_the_document_after_it(
+    store: StateStore,
+) -> None:
+    # given a writer that read version 1, then the document expired and was created anew
+    put(store, "d", "A")
+    later = NOW + TTL + 1
+    assert put(store, "d", "B", now=later, if_version=None) is True
+    # when the writer compares-and-sets on version 1 / then it is refused
+    assert put(store, "d", "A+mine", now=later + 1, if_version=1) is False
+    assert read(store, "d", now=later + 1) == Doc("d", "B", 2, later + TTL)
 
 
 # --- delete ------------------------------------------------------------------------------------------
@@ -182,11 +213,11 @@ def test_a_delete_on_the_live_version_removes_the_document(store: StateStore) ->
     put(store, "d", "v2", if_version=1)
     # when deleted on version 2
     applied = delete(store, "d", if_version=2)
-    # then it is gone, and a new one starts again at version 1
+    # then it is gone, and a new one gets a version above every earlier one (the delete's was 3)
     assert applied is True
     assert read(store, "d") is None
     assert put(store, "d", "reborn", if_version=None) is True
-    assert read(store, "d") == Doc("d", "reborn", 1, NOW + TTL)
+    assert read(store, "d") == Doc("d", "reborn", 4, NOW + TTL)
 
 
 @pytest.mark.parametrize("if_version", [1, None], ids=["stale version", "only if absent"])

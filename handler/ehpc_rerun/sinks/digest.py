@@ -46,7 +46,9 @@ from . import digest_render
 from .dingtalk import THROTTLE_S, THROTTLED_CODES, DingTalkSink
 from .log import emit, utc_now_iso
 
-CAS_ATTEMPTS = 10
+# Conflicts are expected under a flood (every escalating invocation appends to one document): enough
+# jittered attempts that a burst of a few dozen instances settles; the worst wait is about 2.5 s.
+CAS_ATTEMPTS = 40
 
 
 def _wall_clock_ms() -> int:

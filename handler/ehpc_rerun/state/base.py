@@ -37,6 +37,9 @@ ANY_VERSION = -1  # DocWrite.if_version: write whatever is there
 # that comes back days later still finds it: FC keeps an asynchronous event for up to 7 days
 # (maxAsyncEventAgeInSeconds <= 604800), EventBridge retries for a day, MNS until the message is deleted.
 SENT_LEASE_RETENTION_MS = 31 * 86_400_000
+# How long a deleted or expired document's version is kept (at least), so that it is never reused while a
+# compare-and-set that read it can still be in flight (those take milliseconds).
+DOC_TOMBSTONE_MS = 600_000
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,10 @@ class DocWrite:
     ``if_version``: ``None`` -- only if no live document exists (an expired one counts as absent);
     ``N`` -- only if the live document's version is ``N``; :data:`ANY_VERSION` -- unconditionally.
     ``value=None`` deletes (under the same condition). A written document lives ``ttl_ms`` (> 0) from
-    ``now_ms`` and gets the version after the one it replaced (1 when there was none live).
+    ``now_ms`` and gets the version after the last one the key had, live or not: a deleted or expired
+    document leaves its version behind (for :data:`DOC_TOMBSTONE_MS` at least), so versions never
+    repeat and a compare-and-set made on what was read before a delete and a re-creation cannot
+    apply to the new document (the ABA problem). 1 for a key that never had one.
     """
 
     key: str

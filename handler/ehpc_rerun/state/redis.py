@@ -25,7 +25,16 @@ from redis.retry import Retry
 from ehpc_rerun.errors import ConfigError, StateStoreUnavailable
 
 from . import redis_scripts as lua
-from .base import ANY_VERSION, SENT_LEASE_RETENTION_MS, ClaimResult, Doc, DocWrite, RecordStatus, StateRecord
+from .base import (
+    ANY_VERSION,
+    DOC_TOMBSTONE_MS,
+    SENT_LEASE_RETENTION_MS,
+    ClaimResult,
+    Doc,
+    DocWrite,
+    RecordStatus,
+    StateRecord,
+)
 from .sqlite_docs import check as check_doc_writes
 
 # Physical TTLs outlive logical expiry by this much, so clock skew between the caller and the
@@ -170,7 +179,7 @@ class RedisStateStore:
             else:
                 condition = str(int(w.if_version))
             if w.value is None:
-                args.extend(("del", condition, "", 0, 0))
+                args.extend(("del", condition, "", 0, DOC_TOMBSTONE_MS))
             else:
                 args.extend(("set", condition, w.value, now_ms + w.ttl_ms, w.ttl_ms + GC_SLACK_MS))
         reply = self._run(self._write_docs, [f"{self._prefix}doc:{w.key}" for w in writes], args)

@@ -135,17 +135,21 @@ for i = 1, #KEYS do
   local op, cond = ARGV[a + 1], ARGV[a + 2]
   local f = redis.call('HMGET', KEYS[i], 'version', 'expires_ms')
   local expires = f[2] and tonumber(f[2])
+  local stored = (f[1] and tonumber(f[1])) or 0
   local live = nil
-  if f[1] and expires and expires > now then live = tonumber(f[1]) end
+  if f[1] and expires and expires > now then live = stored end
   local ok
   if cond == 'any' then ok = true
   elseif cond == 'none' then ok = (live == nil)
   else ok = (live ~= nil and live == tonumber(cond)) end
   if ok then
     if op == 'del' then
-      redis.call('DEL', KEYS[i])
+      if f[1] then  -- a tombstone keeps the version (never reused: no ABA), not live, for px ms
+        redis.call('HSET', KEYS[i], 'value', '', 'version', stored + 1, 'expires_ms', ARGV[1])
+        redis.call('PEXPIRE', KEYS[i], ARGV[a + 5])
+      end
     else
-      redis.call('HSET', KEYS[i], 'value', ARGV[a + 3], 'version', (live or 0) + 1,
+      redis.call('HSET', KEYS[i], 'value', ARGV[a + 3], 'version', stored + 1,
                  'expires_ms', ARGV[a + 4])
       redis.call('PEXPIRE', KEYS[i], ARGV[a + 5])
     end

@@ -21,7 +21,15 @@ from typing import TypeVar
 from ehpc_rerun.errors import StateStoreUnavailable
 
 from . import sqlite_docs
-from .base import SENT_LEASE_RETENTION_MS, ClaimResult, Doc, DocWrite, RecordStatus, StateRecord
+from .base import (
+    DOC_TOMBSTONE_MS,
+    SENT_LEASE_RETENTION_MS,
+    ClaimResult,
+    Doc,
+    DocWrite,
+    RecordStatus,
+    StateRecord,
+)
 
 T = TypeVar("T")
 
@@ -270,7 +278,7 @@ class SqliteStateStore:
             (now_ms - PRUNE_SLACK_MS, now_ms - SENT_LEASE_RETENTION_MS),
         )
         conn.execute("DELETE FROM history WHERE at_ms <= ?", (now_ms - budget_window_ms,))
-        conn.execute("DELETE FROM docs WHERE expires_ms <= ?", (now_ms,))
+        conn.execute("DELETE FROM docs WHERE expires_ms <= ?", (now_ms - DOC_TOMBSTONE_MS,))
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -46,19 +46,22 @@ def read(conn: sqlite3.Connection, keys: Sequence[str], now_ms: int) -> dict[str
 def write(conn: sqlite3.Connection, writes: Sequence[DocWrite], now_ms: int) -> list[bool]:
     applied: list[bool] = []
     for item in writes:
-        row = conn.execute(
-            "SELECT version FROM docs WHERE key = ? AND expires_ms > ?", (item.key, now_ms)
-        ).fetchone()
-        live = None if row is None else int(row[0])
+        row = conn.execute("SELECT version, expires_ms FROM docs WHERE key = ?", (item.key,)).fetchone()
+        stored = 0 if row is None else int(row[0])  # live or not: versions never repeat (base.DocWrite)
+        live = stored if row is not None and int(row[1]) > now_ms else None
         if not doc_condition_holds(item.if_version, live):
             applied.append(False)
             continue
         if item.value is None:
-            conn.execute("DELETE FROM docs WHERE key = ?", (item.key,))
+            # a tombstone: not live, but it keeps the version until the prune (DOC_TOMBSTONE_MS)
+            conn.execute(
+                "UPDATE docs SET value = '', version = ?, expires_ms = ? WHERE key = ?",
+                (stored + 1, now_ms, item.key),
+            )
         else:
             conn.execute(
                 "INSERT OR REPLACE INTO docs (key, value, version, expires_ms) VALUES (?, ?, ?, ?)",
-                (item.key, item.value, (live or 0) + 1, now_ms + item.ttl_ms),
+                (item.key, item.value, stored + 1, now_ms + item.ttl_ms),
             )
         applied.append(True)
     return applied

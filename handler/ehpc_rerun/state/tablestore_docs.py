@@ -9,12 +9,15 @@ Row layout::
 
 Each write is one conditional row write, so it is atomic on its own:
 
-* ``if_version=N`` needs no read: UpdateRow / DeleteRow with ``EXPECT_EXIST``, ``version == N`` and
+A delete leaves a tombstone (no value, expired, the next version), so that a key's versions never repeat
+(base.DocWrite: no ABA). Tombstones, like expired documents, are rows the table's TTL may collect.
+
+* ``if_version=N`` needs no read: UpdateRow with ``EXPECT_EXIST``, ``version == N`` and
   ``expires_ms > now`` -- exactly "the live version is N", checked by Tablestore. A condition failure
   is the answer False (compare-and-set; retrying is the caller's business).
 * ``if_version=None`` and ``ANY_VERSION`` depend on what is stored, so those keys are read first (one
-  BatchGetRow); then PutRow ``EXPECT_NOT_EXIST`` where there was no row, or UpdateRow / DeleteRow with
-  ``version == <the version read>`` (an expired row is overwritten under that condition). If that
+  BatchGetRow); then PutRow ``EXPECT_NOT_EXIST`` where there was no row, or UpdateRow with
+  ``version == <the version read>`` (an expired row or a tombstone is overwritten so). If that
   condition fails, what we read is stale: the key is read again and decided again (None: False only
   once a live document is seen; ANY: until it is written), a bounded number of rounds.
 
@@ -71,12 +74,17 @@ def _columns(w: DocWrite, version: int, now_ms: int) -> dict[str, str | int]:
     return {VALUE: w.value, rows.VERSION: version, rows.EXPIRES_MS: now_ms + w.ttl_ms}
 
 
+def _tombstone(version: int, now_ms: int) -> dict[str, str | int]:
+    """What a delete leaves: no document, but its version, so that versions never repeat (no ABA)."""
+    return {VALUE: "", rows.VERSION: version, rows.EXPIRES_MS: now_ms}
+
+
 def plan_blind(w: DocWrite, now_ms: int) -> rows.Write:
     """An ``if_version=N`` write without reading: the row must be live at version N."""
     assert w.if_version is not None and w.if_version != ANY_VERSION
-    if w.value is None:
-        return rows.Write(w.key, "delete", w.if_version, {}, expect_live_at_ms=now_ms)
-    columns = _columns(w, w.if_version + 1, now_ms)
+    columns = (
+        _tombstone(w.if_version + 1, now_ms) if w.value is None else _columns(w, w.if_version + 1, now_ms)
+    )
     return rows.Write(w.key, "update", w.if_version, columns, expect_live_at_ms=now_ms)
 
 
@@ -90,8 +98,11 @@ def plan_read(w: DocWrite, stored: StoredDoc | None, now_ms: int) -> rows.Write 
             return True  # deleting what is not there
         return rows.Write(w.key, "put", None, _columns(w, 1, now_ms))
     if w.value is None:
-        return rows.Write(w.key, "delete", stored.version, {})
-    return rows.Write(w.key, "update", stored.version, _columns(w, (live or 0) + 1, now_ms))
+        if live is None:
+            return True  # deleting what is not live: nothing to do
+        return rows.Write(w.key, "update", stored.version, _tombstone(stored.version + 1, now_ms))
+    # the version after the stored one, live or not: versions never repeat
+    return rows.Write(w.key, "update", stored.version, _columns(w, stored.version + 1, now_ms))
 
 
 def landed(write: rows.Write, stored: StoredDoc | None) -> bool:
