@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,15 +72,21 @@ class RateLimiter:
         key = KEY_PREFIX + api
         store = self.store()
         while True:
-            now = self.clock_ms()
-            doc = store.read_docs([key], now_ms=int(now)).get(key)
-            tokens = _refilled(doc, now, quota, rate)
+            # The threads of this instance (clusters called in parallel) take turns: they would only
+            # collide on the bucket's compare-and-set; other instances still race us there.
+            with _turn(api):
+                now = self.clock_ms()
+                doc = store.read_docs([key], now_ms=int(now)).get(key)
+                tokens = _refilled(doc, now, quota, rate)
+                if tokens >= 1.0:
+                    state = json.dumps(
+                        {"t": round(tokens - 1.0, 9), "at": round(now, 3)}, separators=(",", ":")
+                    )
+                    write = DocWrite(key, state, ttl_ms=DOC_TTL_MS, if_version=doc.version if doc else None)
+                    if store.write_docs([write], now_ms=int(now))[0]:
+                        self.taken[api] = self.taken.get(api, 0) + 1
+                        return
             if tokens >= 1.0:
-                state = json.dumps({"t": round(tokens - 1.0, 9), "at": round(now, 3)}, separators=(",", ":"))
-                write = DocWrite(key, state, ttl_ms=DOC_TTL_MS, if_version=doc.version if doc else None)
-                if store.write_docs([write], now_ms=int(now))[0]:
-                    self.taken[api] = self.taken.get(api, 0) + 1
-                    return
                 wait_s = self.rng.uniform(0.001, 0.02)  # another instance took one first: read again
             else:
                 wait_s = (1.0 - tokens) / rate / 1000 + self.rng.uniform(0.0, 0.01)
@@ -87,6 +94,15 @@ class RateLimiter:
                 raise quota_exhausted(api, wait_s, quota)
             self.sleep(wait_s)
             self.waited_s += wait_s
+
+
+_TURNS: dict[str, threading.Lock] = {}
+_TURNS_LOCK = threading.Lock()
+
+
+def _turn(api: str) -> threading.Lock:
+    with _TURNS_LOCK:
+        return _TURNS.setdefault(api, threading.Lock())
 
 
 def _refilled(doc: Doc | None, now: float, quota: int, rate: float) -> float:
