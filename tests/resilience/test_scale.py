@@ -46,7 +46,8 @@ def test_20_clusters_go_out_in_parallel(
     assert sorted(c.cluster_id for c in calls) == clusters
     starts = sorted(c.started_at for c in calls)
     assert starts[-1] - starts[0] < 1.0
-    assert sum(1 for s in starts if s < starts[0] + 0.2) >= 5  # several in flight at once
+    # several in flight at once: some 200 ms span (one call's latency) saw at least 5 of them start
+    assert max(sum(1 for s in starts if t <= s < t + 0.2) for t in starts) >= 5
     assert wall < 2.0
     assert set(statuses(result).values()) == {"rerun"}
 

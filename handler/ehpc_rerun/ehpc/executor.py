@@ -69,6 +69,8 @@ def run_plans(
     if len(plans) == 1 or config.max_parallel == 1:
         return [o for plan, api in zip(plans, apis, strict=True) for o in _guarded(plan, api, config)]
     workers = min(config.max_parallel, len(plans))
+    # The first attempt of every call, in one store round trip (not one per parallel call)
+    config.limiter.prefetch("RerunJobs", sum(len(p.chunks(config.jobs_per_call)) for p in plans))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ehpc-cluster") as pool:
         futures = [pool.submit(_guarded, plan, api, config) for plan, api in zip(plans, apis, strict=True)]
         return [o for future in futures for o in future.result()]
